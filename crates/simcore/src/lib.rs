@@ -1,0 +1,17 @@
+//! simcore: a cycle-accurate systolic-array simulator in the SCALE-Sim family, extended to
+//! per-layer weight and activation bitwidths, and the AMED bit-allocation sampler.
+
+pub mod config;
+pub mod engine;
+pub mod error;
+pub mod report;
+pub mod topology;
+
+#[cfg(feature = "python")]
+mod python;
+
+pub use config::{Dataflow, EnergyTable, HwConfig, Interface};
+pub use engine::CompatMode;
+pub use error::{Location, Result, SimError};
+pub use report::{Access, LayerReport};
+pub use topology::{ConvShape, Layer, LayerKind, Topology};

@@ -5,6 +5,7 @@ pub mod config;
 pub mod engine;
 pub mod error;
 pub mod report;
+pub mod sampler;
 pub mod topology;
 
 #[cfg(feature = "python")]
@@ -14,4 +15,5 @@ pub use config::{Dataflow, EnergyTable, HwConfig, Interface};
 pub use engine::CompatMode;
 pub use error::{Location, Result, SimError};
 pub use report::{Access, LayerReport};
+pub use sampler::{Outcome, Sampler, SamplerConfig};
 pub use topology::{ConvShape, Layer, LayerKind, Topology};

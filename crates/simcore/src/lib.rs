@@ -1,9 +1,12 @@
 //! simcore: a cycle-accurate systolic-array simulator in the SCALE-Sim family, extended to
 //! per-layer weight and activation bitwidths, and the AMED bit-allocation sampler.
 
+pub mod amed2022;
 pub mod config;
+pub mod cost;
 pub mod engine;
 pub mod error;
+pub mod precision;
 pub mod report;
 pub mod sampler;
 pub mod topology;

@@ -1,0 +1,164 @@
+"""LSQ fake quantizer (Esser et al., 2020): per-tensor, learnable step size, straight-through rounding.
+
+Ranges (b bits):
+  * weights: signed, restricted symmetric  [-(2^(b-1) - 1), 2^(b-1) - 1];
+  * activations: unsigned [0, 2^b - 1] when the layer's input is non-negative, otherwise signed
+    two's-complement [-2^(b-1), 2^(b-1) - 1]. The sign is decided once, on the first batch the
+    quantizer sees: an input whose minimum is negative is signed. A linear-bottleneck residual
+    stream (MobileNetV2) is therefore kept signed instead of being clamped at zero.
+
+Step-size initialisation:
+  * weights: LSQ's s = 2 mean|W| / sqrt(Q_P). The alternative 2 max|W| / Q_P rounds almost every
+    weight to zero at 2 bits, so it is not offered.
+  * activations: Eq. 9, s = 2 max|X| / Q_P on the first batch after creation or after a bit change.
+
+The gradient of the step size is scaled by g = 1 / sqrt(N Q_P), N = number of elements of the tensor.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+SUPPORTED_BITS = range(2, 9)
+
+
+@dataclass(frozen=True)
+class QuantConfig:
+    """How `quantize_model` quantizes a network.
+
+    weight_bits, act_bits: initial bits of every searchable layer.
+    edge_bits: bits of the first conv and the classifier, which stay fixed and are left out of the
+        searchable allocation (paper §5); None makes them searchable like every other layer.
+    """
+
+    weight_bits: int = 8
+    act_bits: int = 8
+    edge_bits: int | None = 8
+
+    def __post_init__(self) -> None:
+        for field in ("weight_bits", "act_bits", "edge_bits"):
+            value = getattr(self, field)
+            if value is None and field == "edge_bits":
+                continue
+            check_bits(value, field)
+
+
+def check_bits(bits: object, field: str = "bits") -> int:
+    """Return `bits` as an int, or raise ValueError naming the field when it is not in 2..8."""
+    if isinstance(bits, bool) or not isinstance(bits, int) or bits not in SUPPORTED_BITS:
+        raise ValueError(f"{field} must be an integer in 2..8, got {bits!r}")
+    return bits
+
+
+def quant_range(bits: int, *, signed: bool, restricted: bool) -> tuple[int, int]:
+    """(Q_N, Q_P) of a b-bit integer grid."""
+    if not signed:
+        return 0, 2**bits - 1
+    q_p = 2 ** (bits - 1) - 1
+    return (-q_p if restricted else -q_p - 1), q_p
+
+
+class _RoundSTE(torch.autograd.Function):
+    """Round to nearest (ties to even) with the straight-through gradient d round(z)/dz := 1."""
+
+    @staticmethod
+    def forward(ctx, z: torch.Tensor) -> torch.Tensor:
+        return torch.round(z)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        return grad
+
+
+class _ScaleGrad(torch.autograd.Function):
+    """Identity in the forward pass (exactly, unlike the (s - s g).detach() + s g idiom, whose
+    rounding would move values that sit on a rounding tie); multiplies the gradient by g."""
+
+    @staticmethod
+    def forward(ctx, s: torch.Tensor, g: float) -> torch.Tensor:
+        ctx.g = g
+        return s.view_as(s)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
+        return grad * ctx.g, None
+
+
+class LsqQuantizer(nn.Module):
+    """Per-tensor LSQ fake quantizer for a weight (``kind="weight"``) or an input activation."""
+
+    def __init__(self, bits: int, *, kind: str) -> None:
+        super().__init__()
+        if kind not in ("weight", "act"):
+            raise ValueError(f"kind must be 'weight' or 'act', got {kind!r}")
+        self.kind = kind
+        self.bits = check_bits(bits)
+        self.scale = nn.Parameter(torch.ones(()))
+        # Buffers so a saved checkpoint restores a calibrated quantizer without re-initialising it.
+        self.register_buffer("initialized", torch.tensor(False))
+        self.register_buffer("signed", torch.tensor(kind == "weight"))
+        self.register_buffer("sign_known", torch.tensor(kind == "weight"))
+
+    @property
+    def qrange(self) -> tuple[int, int]:
+        return quant_range(self.bits, signed=bool(self.signed), restricted=self.kind == "weight")
+
+    def set_bits(self, bits: int, weight: torch.Tensor | None = None) -> None:
+        """Change the integer range in place, keeping the same `scale` Parameter object.
+
+        A weight quantizer re-derives its step from `weight`; an activation quantizer is flagged to
+        re-initialise its step (Eq. 9) on the next batch.
+        """
+        bits = check_bits(bits)
+        changed = bits != self.bits
+        self.bits = bits
+        if self.kind == "weight":
+            if weight is None:
+                raise ValueError("a weight quantizer needs the weight to re-derive its step size")
+            self.init_weight_scale(weight)
+        elif changed:
+            self.initialized.fill_(False)
+
+    @torch.no_grad()
+    def init_weight_scale(self, weight: torch.Tensor) -> None:
+        _, q_p = self.qrange
+        step = 2 * weight.detach().abs().mean() / math.sqrt(q_p)
+        self.scale.copy_(step.clamp_min(torch.finfo(step.dtype).tiny))
+        self.initialized.fill_(True)
+
+    @torch.no_grad()
+    def _init_act_scale(self, x: torch.Tensor) -> None:
+        if not bool(self.sign_known):
+            self.signed.fill_(bool(x.min() < 0))
+            self.sign_known.fill_(True)
+        _, q_p = self.qrange
+        step = 2 * x.detach().abs().max() / q_p
+        self.scale.copy_(step.clamp_min(torch.finfo(step.dtype).tiny))
+        self.initialized.fill_(True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not bool(self.initialized):
+            if self.kind == "weight":
+                self.init_weight_scale(x)
+            else:
+                self._init_act_scale(x)
+        q_n, q_p = self.qrange
+        s = _ScaleGrad.apply(self.scale, 1.0 / math.sqrt(x.numel() * q_p))
+        return _RoundSTE.apply(torch.clamp(x / s, q_n, q_p)) * s
+
+    def get_extra_state(self) -> dict:
+        # Saved in the state_dict so a checkpoint restores each quantizer's bits.
+        return {"bits": self.bits}
+
+    def set_extra_state(self, state: dict) -> None:
+        self.bits = check_bits(state["bits"])
+
+    def extra_repr(self) -> str:
+        sign = "signed" if bool(self.signed) else "unsigned"
+        if not bool(self.sign_known):
+            sign = "sign from first batch"
+        return f"kind={self.kind}, bits={self.bits}, {sign}"

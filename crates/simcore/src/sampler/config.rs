@@ -74,7 +74,10 @@ impl SamplerConfig {
             return Err(invalid("num_layers", "must be at least 1".to_string()));
         }
         if self.bits.is_empty() {
-            return Err(invalid("bits", "the set of candidate bitwidths is empty".to_string()));
+            return Err(invalid(
+                "bits",
+                "the set of candidate bitwidths is empty".to_string(),
+            ));
         }
         for (i, &b) in self.bits.iter().enumerate() {
             if b == 0 {
@@ -91,7 +94,10 @@ impl SamplerConfig {
             ));
         }
         if !(self.ema > 0.0 && self.ema <= 1.0) {
-            return Err(invalid("ema", format!("must lie in (0, 1], got {}", self.ema)));
+            return Err(invalid(
+                "ema",
+                format!("must lie in (0, 1], got {}", self.ema),
+            ));
         }
         if let Some(initial) = &self.initial {
             self.indices_of(initial, "initial")?;
@@ -115,7 +121,11 @@ impl SamplerConfig {
         if bits.len() != self.num_layers {
             return Err(invalid(
                 field,
-                format!("has {} entries, expected one per layer ({})", bits.len(), self.num_layers),
+                format!(
+                    "has {} entries, expected one per layer ({})",
+                    bits.len(),
+                    self.num_layers
+                ),
             ));
         }
         bits.iter()
@@ -134,7 +144,10 @@ impl SamplerConfig {
     fn validate_coupling(&self, lambda: &[Vec<f64>]) -> Result<()> {
         let n = self.num_layers;
         if lambda.len() != n {
-            return Err(invalid("coupling", format!("has {} rows, expected {n}", lambda.len())));
+            return Err(invalid(
+                "coupling",
+                format!("has {} rows, expected {n}", lambda.len()),
+            ));
         }
         for (j, row) in lambda.iter().enumerate() {
             if row.len() != n {
@@ -146,16 +159,25 @@ impl SamplerConfig {
             if let Some(k) = row.iter().position(|w| !(w.is_finite() && *w >= 0.0)) {
                 return Err(invalid(
                     "coupling",
-                    format!("entry ({j}, {k}) = {} is not a finite non-negative weight", row[k]),
+                    format!(
+                        "entry ({j}, {k}) = {} is not a finite non-negative weight",
+                        row[k]
+                    ),
                 ));
             }
             // λ_jj > 0 keeps every bitwidth proposable, so the chain stays irreducible.
             if row[j] <= 0.0 {
-                return Err(invalid("coupling", format!("diagonal entry ({j}, {j}) must be > 0")));
+                return Err(invalid(
+                    "coupling",
+                    format!("diagonal entry ({j}, {j}) must be > 0"),
+                ));
             }
             let sum: f64 = row.iter().sum();
             if (sum - 1.0).abs() > 1e-9 {
-                return Err(invalid("coupling", format!("row {j} sums to {sum}, expected 1")));
+                return Err(invalid(
+                    "coupling",
+                    format!("row {j} sums to {sum}, expected 1"),
+                ));
             }
         }
         Ok(())

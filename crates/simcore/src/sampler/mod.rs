@@ -36,8 +36,8 @@ mod state;
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-pub use config::{InfeasiblePolicy, SamplerConfig, ScoreInit};
 use config::invalid;
+pub use config::{InfeasiblePolicy, SamplerConfig, ScoreInit};
 use coupling::Coupling;
 
 use crate::error::Result;
@@ -94,7 +94,17 @@ impl Sampler {
     ) -> Self {
         let coupling = config.coupling.as_deref().map(Coupling::from_matrix);
         let weights = vec![0.0; config.bits.len()];
-        Self { config, coupling, scores, current, rng, steps, updates, accepted, weights }
+        Self {
+            config,
+            coupling,
+            scores,
+            current,
+            rng,
+            steps,
+            updates,
+            accepted,
+            weights,
+        }
     }
 
     pub fn config(&self) -> &SamplerConfig {
@@ -141,7 +151,10 @@ impl Sampler {
 
     /// S as rows, one per layer.
     pub fn scores(&self) -> Vec<Vec<f64>> {
-        self.scores.chunks(self.config.bits.len()).map(<[f64]>::to_vec).collect()
+        self.scores
+            .chunks(self.config.bits.len())
+            .map(<[f64]>::to_vec)
+            .collect()
     }
 
     /// π_l = softmax(S_l / T) for every layer: Algorithm 1's proposal distributions.
@@ -203,7 +216,11 @@ impl Sampler {
             ratio
         } else {
             let mass = |bit: usize| -> f64 {
-                neighbours.iter().filter(|&&(n, _)| self.current[n] == bit).map(|&(_, w)| w).sum()
+                neighbours
+                    .iter()
+                    .filter(|&&(n, _)| self.current[n] == bit)
+                    .map(|&(_, w)| w)
+                    .sum()
             };
             let (mass_from, mass_to) = (mass(from), mass(to));
             if mass_from == 0.0 && mass_to == 0.0 {
@@ -236,12 +253,18 @@ impl Sampler {
         if let Some(layer) = allocation.iter().position(|&i| i >= k) {
             return Err(invalid(
                 "allocation",
-                format!("layer {layer}: column {} is out of range 0..{k}", allocation[layer]),
+                format!(
+                    "layer {layer}: column {} is out of range 0..{k}",
+                    allocation[layer]
+                ),
             ));
         }
         let credit = match outcome {
             Outcome::Feasible(r) if !r.is_finite() => {
-                return Err(invalid("reward", format!("must be a finite number, got {r}")));
+                return Err(invalid(
+                    "reward",
+                    format!("must be a finite number, got {r}"),
+                ));
             }
             Outcome::Feasible(r) => Some(r),
             Outcome::Infeasible => match self.config.infeasible {
@@ -276,7 +299,11 @@ impl Sampler {
         if table.len() != self.config.num_layers {
             return Err(invalid(
                 "table",
-                format!("has {} rows, expected {}", table.len(), self.config.num_layers),
+                format!(
+                    "has {} rows, expected {}",
+                    table.len(),
+                    self.config.num_layers
+                ),
             ));
         }
         for (layer, row) in table.iter().enumerate() {
@@ -287,7 +314,10 @@ impl Sampler {
                 ));
             }
             if row.iter().any(|x| !x.is_finite()) {
-                return Err(invalid("table", format!("row {layer} has a non-finite entry")));
+                return Err(invalid(
+                    "table",
+                    format!("row {layer} has a non-finite entry"),
+                ));
             }
         }
         let mut allocation = self.current.clone();

@@ -47,12 +47,18 @@ impl Sampler {
     /// bit for bit. Every part of the document is validated.
     pub fn from_state_json(json: &str) -> Result<Self> {
         let state: SamplerState = serde_json::from_str(json).map_err(|e| {
-            invalid("state", format!("not a sampler state document: {e} (line {})", e.line()))
+            invalid(
+                "state",
+                format!("not a sampler state document: {e} (line {})", e.line()),
+            )
         })?;
         if state.format != FORMAT {
             return Err(invalid(
                 "format",
-                format!("unsupported state format {:?}, expected {FORMAT:?}", state.format),
+                format!(
+                    "unsupported state format {:?}, expected {FORMAT:?}",
+                    state.format
+                ),
             ));
         }
         state.config.validate()?;
@@ -71,7 +77,10 @@ impl Sampler {
                 ));
             }
             if row.iter().any(|s| !s.is_finite()) {
-                return Err(invalid("scores", format!("row {layer} has a non-finite entry")));
+                return Err(invalid(
+                    "scores",
+                    format!("row {layer} has a non-finite entry"),
+                ));
             }
         }
         let current = state.config.indices_of(&state.current, "current")?;

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::HwConfig;
 use crate::precision::{bw_bits, LayerBits, PrecisionView};
 use crate::report::LayerReport;
-use crate::topology::{ConvShape, LayerKind};
+use crate::topology::Layer;
 
 /// Energy of one layer, in picojoules, split by where it is spent.
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
@@ -50,42 +50,10 @@ impl LayerCost {
     }
 }
 
-/// Multiply-accumulates a layer really performs (depthwise counts one input channel per
-/// output, grouped C/G channels).
-pub fn layer_macs(kind: &LayerKind) -> u64 {
-    match kind {
-        LayerKind::Conv(s) => out_pixels(s) * s.filter_h * s.filter_w * s.channels * s.num_filters,
-        LayerKind::Depthwise(s) => out_pixels(s) * s.filter_h * s.filter_w * s.num_filters,
-        LayerKind::Grouped { conv, groups } => {
-            out_pixels(conv) * conv.filter_h * conv.filter_w * (conv.channels / groups) * conv.num_filters
-        }
-        LayerKind::Gemm { m, n, k } => m * n * k,
-    }
-}
-
-/// Weights a layer stores.
-pub fn layer_weights(kind: &LayerKind) -> u64 {
-    match kind {
-        LayerKind::Conv(s) => s.filter_h * s.filter_w * s.channels * s.num_filters,
-        LayerKind::Depthwise(s) => s.filter_h * s.filter_w * s.num_filters,
-        LayerKind::Grouped { conv, groups } => {
-            conv.filter_h * conv.filter_w * (conv.channels / groups) * conv.num_filters
-        }
-        LayerKind::Gemm { n, k, .. } => n * k,
-    }
-}
-
-/// Output pixels per filter, with SCALE-Sim's ceil((H − R + s)/s) rule.
-pub fn out_pixels(s: &ConvShape) -> u64 {
-    let e = (s.ifmap_h - s.filter_h + s.stride_h).div_ceil(s.stride_h);
-    let f = (s.ifmap_w - s.filter_w + s.stride_w).div_ceil(s.stride_w);
-    e * f
-}
-
 /// Cost of a layer from its simulation `report` under `view` at `bits`.
 pub fn layer_cost(
     hw: &HwConfig,
-    kind: &LayerKind,
+    layer: &Layer,
     bits: LayerBits,
     view: &PrecisionView,
     report: &LayerReport,
@@ -108,8 +76,8 @@ pub fn layer_cost(
         memory_latency_us,
         latency_us,
         dram_bits,
-        size_bits: layer_weights(kind) * u64::from(bits.w_bits),
-        energy: layer_energy(hw, kind, bits, &elem_bits, report),
+        size_bits: layer.weights() * u64::from(bits.w_bits),
+        energy: layer_energy(hw, layer, bits, &elem_bits, report),
     }
 }
 
@@ -118,7 +86,7 @@ pub fn layer_cost(
 /// access of an `e`-bit element costs the word energy × e/word_bits.
 fn layer_energy(
     hw: &HwConfig,
-    kind: &LayerKind,
+    layer: &Layer,
     bits: LayerBits,
     elem_bits: &[u64; 3],
     report: &LayerReport,
@@ -133,5 +101,5 @@ fn layer_energy(
         + table.sram_write_pj * report.sram_ofmap.count as f64 * width(elem_bits[2]);
     let dram = [report.dram_ifmap.count, report.dram_filter.count, report.dram_ofmap.count];
     let dram_pj = table.dram_access_pj * (0..3).map(|i| dram[i] as f64 * width(elem_bits[i])).sum::<f64>();
-    Energy { mac_pj: table.mac_pj * mac_scale * layer_macs(kind) as f64, sram_pj, dram_pj }
+    Energy { mac_pj: table.mac_pj * mac_scale * layer.macs() as f64, sram_pj, dram_pj }
 }

@@ -4,8 +4,10 @@
 pub mod amed2022;
 pub mod config;
 pub mod cost;
+pub mod cost_model;
 pub mod engine;
 pub mod error;
+pub mod grouped;
 pub mod precision;
 pub mod report;
 pub mod sampler;

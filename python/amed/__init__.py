@@ -1,1 +1,29 @@
-"""amed: hardware-aware mixed-precision bit allocation (AMED) with a fast systolic-array simulator."""
+"""amed: hardware-aware mixed-precision bit allocation (AMED) with a fast systolic-array simulator.
+
+``import amed`` loads only the simulator and the error classes; the QAT and search parts
+(which need torch) are imported from their own modules.
+"""
+
+from amed._simcore import __version__
+from amed.errors import (
+    AllocationError,
+    AmedError,
+    AmedIOError,
+    ConfigError,
+    SamplerError,
+    TopologyError,
+)
+from amed.simcore import HwConfig, Layer, Topology
+
+__all__ = [
+    "AllocationError",
+    "AmedError",
+    "AmedIOError",
+    "ConfigError",
+    "HwConfig",
+    "Layer",
+    "SamplerError",
+    "Topology",
+    "TopologyError",
+    "__version__",
+]

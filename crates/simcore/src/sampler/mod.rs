@@ -64,8 +64,12 @@ pub struct Sampler {
     steps: u64,
     updates: u64,
     accepted: u64,
-    /// Unnormalised softmax weights of the layer being stepped (avoids allocating per step).
+    /// exp((S − rowmax) / T), row-major like S: a cache derived from S, refreshed in one pass
+    /// before the first sweep after S changes (a tight loop of independent exps pipelines well).
     weights: Vec<f64>,
+    /// Row sums of `weights`.
+    norms: Vec<f64>,
+    weights_fresh: bool,
 }
 
 impl Sampler {
@@ -93,7 +97,8 @@ impl Sampler {
         [steps, updates, accepted]: [u64; 3],
     ) -> Self {
         let coupling = config.coupling.as_deref().map(Coupling::from_matrix);
-        let weights = vec![0.0; config.bits.len()];
+        let weights = vec![0.0; scores.len()];
+        let norms = vec![0.0; config.num_layers];
         Self {
             config,
             coupling,
@@ -104,6 +109,8 @@ impl Sampler {
             updates,
             accepted,
             weights,
+            norms,
+            weights_fresh: false,
         }
     }
 
@@ -183,6 +190,9 @@ impl Sampler {
     /// One Metropolis–Hastings sweep over all layers (Algorithm 1); the chain moves to the result,
     /// which is returned as column indices.
     pub fn propose(&mut self) -> &[usize] {
+        if !self.weights_fresh {
+            self.refresh_weights();
+        }
         for layer in 0..self.config.num_layers {
             self.step_layer(layer);
         }
@@ -190,16 +200,24 @@ impl Sampler {
         &self.current
     }
 
+    fn refresh_weights(&mut self) {
+        let k = self.config.bits.len();
+        let inv_t = 1.0 / self.config.temperature;
+        let rows = self.scores.chunks(k).zip(self.weights.chunks_mut(k));
+        for ((row, weights), norm) in rows.zip(&mut self.norms) {
+            let max = row.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            for (w, s) in weights.iter_mut().zip(row) {
+                *w = ((s - max) * inv_t).exp();
+            }
+            *norm = weights.iter().sum();
+        }
+        self.weights_fresh = true;
+    }
+
     fn step_layer(&mut self, layer: usize) {
         let k = self.config.bits.len();
-        let row = &self.scores[layer * k..(layer + 1) * k];
-        let inv_t = 1.0 / self.config.temperature;
-        let max = row.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        let mut z = 0.0;
-        for (w, s) in self.weights.iter_mut().zip(row) {
-            *w = ((s - max) * inv_t).exp();
-            z += *w;
-        }
+        let weights = &self.weights[layer * k..(layer + 1) * k];
+        let z = self.norms[layer];
         let (own, neighbours): (f64, &[(usize, f64)]) = match &self.coupling {
             Some(c) => (c.own[layer], &c.neighbours[layer]),
             None => (1.0, &[]),
@@ -207,11 +225,11 @@ impl Sampler {
         let from = self.current[layer];
         let u: f64 = self.rng.random();
         let to = if u < own {
-            categorical(&self.weights, z, u / own)
+            categorical(weights, z, u / own)
         } else {
             pick_neighbour(neighbours, &self.current, u - own)
         };
-        let ratio = self.weights[to] / self.weights[from];
+        let ratio = weights[to] / weights[from];
         let a = if neighbours.is_empty() {
             ratio
         } else {
@@ -226,8 +244,8 @@ impl Sampler {
             if mass_from == 0.0 && mass_to == 0.0 {
                 ratio
             } else {
-                let q_from = own * self.weights[from] / z + mass_from;
-                let q_to = own * self.weights[to] / z + mass_to;
+                let q_from = own * weights[from] / z + mass_from;
+                let q_to = own * weights[to] / z + mass_to;
                 hastings(ratio, q_from, q_to)
             }
         };
@@ -282,6 +300,7 @@ impl Sampler {
         for s in &mut self.scores {
             *s *= 1.0 - g;
         }
+        self.weights_fresh = false;
         if let Some(r) = credit {
             for (layer, &i) in allocation.iter().enumerate() {
                 self.scores[layer * k + i] += g * r;
@@ -336,18 +355,22 @@ fn widest(bits: &[u32]) -> usize {
     (0..bits.len()).max_by_key(|&i| bits[i]).unwrap_or(0)
 }
 
-/// Draws a column with probability w_i / z from the uniform `v` ∈ [0, 1).
+/// Draws a column with probability w_i / z from the uniform `v` ∈ [0, 1): the first column whose
+/// cumulative weight exceeds v·z, found by counting (no data-dependent branches to mispredict).
 fn categorical(weights: &[f64], z: f64, v: f64) -> usize {
     let target = v * z;
     let mut acc = 0.0;
-    for (i, &w) in weights.iter().enumerate() {
+    let mut below = 0;
+    for &w in weights {
         acc += w;
-        if target < acc {
-            return i;
-        }
+        below += usize::from(acc <= target);
     }
-    // Rounding left `target` at the top of the range: take the last column with weight.
-    weights.iter().rposition(|&w| w > 0.0).unwrap_or(0)
+    if below < weights.len() {
+        below
+    } else {
+        // Rounding left `target` at the top of the range: take the last column with weight.
+        weights.iter().rposition(|&w| w > 0.0).unwrap_or(0)
+    }
 }
 
 /// Copies the state of neighbour k with probability λ_jk, from the residual uniform `v`.

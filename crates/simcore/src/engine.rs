@@ -1,6 +1,28 @@
-//! Simulating layers and networks.
+//! Simulating layers and networks, reproducing SCALE-Sim's USER-interface numbers exactly.
+//!
+//! A layer is independent of every other (SCALE-Sim gives each a fresh memory system at cycle
+//! 0), so a network is simulated once per distinct layer shape, in parallel, and the rows are
+//! reassembled in topology order. Inside a layer the stall-free parts are closed form and the
+//! memory system is replayed event by event (`replay`).
 
+mod closed_form;
+mod demand;
+mod geometry;
+mod read_buffer;
+mod replay;
+mod stream;
+mod write_buffer;
+
+use std::collections::HashMap;
+
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
+
+use crate::config::{HwConfig, Interface};
+use crate::error::{Location, Result, SimError};
+use crate::report::{Access, LayerReport, NetworkReport};
+use crate::topology::{ConvShape, Layer, LayerKind, Topology};
+use geometry::{ConvDims, Geometry};
 
 /// Which released SCALE-Sim stall arithmetic to reproduce.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
@@ -33,4 +55,291 @@ pub struct EngineParams {
     pub ifmap_bw_elems: u64,
     pub filter_bw_elems: u64,
     pub ofmap_bw_elems: u64,
+}
+
+impl EngineParams {
+    /// SCALE-Sim's own view of a config: one-byte words, so an SRAM of `kB` holds `kB·1024`
+    /// elements, and bandwidths are the config's words per cycle.
+    pub fn native(hw: &HwConfig) -> Self {
+        Self {
+            array_rows: u64::from(hw.array_rows),
+            array_cols: u64::from(hw.array_cols),
+            dataflow: hw.dataflow,
+            interface: hw.interface,
+            ifmap_sram_elems: u64::from(hw.ifmap_sram_kb) * 1024,
+            filter_sram_elems: u64::from(hw.filter_sram_kb) * 1024,
+            ofmap_sram_elems: u64::from(hw.ofmap_sram_kb) * 1024,
+            ifmap_bw_elems: u64::from(hw.ifmap_bw),
+            filter_bw_elems: u64::from(hw.filter_bw),
+            ofmap_bw_elems: u64::from(hw.ofmap_bw),
+        }
+    }
+
+    fn validate(&self) -> Result<()> {
+        if self.interface == Interface::Calc {
+            return Err(SimError::config(
+                Location::field("interface"),
+                "the CALC interface is not supported; use USER",
+            ));
+        }
+        let checks = [
+            ("array_rows", self.array_rows),
+            ("array_cols", self.array_cols),
+            ("ifmap_sram", self.ifmap_sram_elems),
+            ("filter_sram", self.filter_sram_elems),
+            ("ofmap_sram", self.ofmap_sram_elems),
+            ("ifmap_bw", self.ifmap_bw_elems),
+            ("filter_bw", self.filter_bw_elems),
+            ("ofmap_bw", self.ofmap_bw_elems),
+        ];
+        for (field, value) in checks {
+            if value == 0 {
+                return Err(SimError::config(
+                    Location::field(field),
+                    "must be at least 1",
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn shape_error(field: &str, message: impl Into<String>) -> SimError {
+    SimError::topology(Location::field(field), message)
+}
+
+/// Checks a shape and derives SCALE-Sim's ofmap size `ceil((H − R + s)/s)` (padding is not
+/// modelled, and this rounds up where the usual formula rounds down).
+fn conv_dims(shape: &ConvShape) -> Result<ConvDims> {
+    let fields = [
+        ("ifmap_h", shape.ifmap_h),
+        ("ifmap_w", shape.ifmap_w),
+        ("filter_h", shape.filter_h),
+        ("filter_w", shape.filter_w),
+        ("channels", shape.channels),
+        ("num_filters", shape.num_filters),
+        ("stride_h", shape.stride_h),
+        ("stride_w", shape.stride_w),
+    ];
+    for (field, value) in fields {
+        if value == 0 {
+            return Err(shape_error(field, "must be at least 1"));
+        }
+    }
+    if shape.filter_h > shape.ifmap_h {
+        return Err(shape_error(
+            "filter_h",
+            format!(
+                "filter height {} exceeds ifmap height {}",
+                shape.filter_h, shape.ifmap_h
+            ),
+        ));
+    }
+    if shape.filter_w > shape.ifmap_w {
+        return Err(shape_error(
+            "filter_w",
+            format!(
+                "filter width {} exceeds ifmap width {}",
+                shape.filter_w, shape.ifmap_w
+            ),
+        ));
+    }
+    let ofmap_h = (shape.ifmap_h - shape.filter_h).div_ceil(shape.stride_h) + 1;
+    let ofmap_w = (shape.ifmap_w - shape.filter_w).div_ceil(shape.stride_w) + 1;
+    let too_big = || {
+        shape_error(
+            "shape",
+            "layer too large to simulate (address space over 2^32)",
+        )
+    };
+    let fits = |v: Option<u64>| v.filter(|&x| x <= u64::from(u32::MAX)).ok_or_else(too_big);
+    let window = fits(
+        shape
+            .filter_h
+            .checked_mul(shape.filter_w)
+            .and_then(|x| x.checked_mul(shape.channels)),
+    )?;
+    fits(
+        shape
+            .ifmap_h
+            .checked_mul(shape.ifmap_w)
+            .and_then(|x| x.checked_mul(shape.channels)),
+    )?;
+    fits(window.checked_mul(shape.num_filters))?;
+    let pixels = fits(ofmap_h.checked_mul(ofmap_w))?;
+    // MACs, times 100 for the utilisation column, must stay exact.
+    pixels
+        .checked_mul(shape.num_filters)
+        .and_then(|x| x.checked_mul(window))
+        .and_then(|x| x.checked_mul(100))
+        .filter(|&x| x < 1 << 53)
+        .ok_or_else(|| shape_error("shape", "layer too large to simulate (MAC count over 2^46)"))?;
+    Ok(ConvDims {
+        ifmap_h: shape.ifmap_h,
+        ifmap_w: shape.ifmap_w,
+        filter_h: shape.filter_h,
+        filter_w: shape.filter_w,
+        channels: shape.channels,
+        filters: shape.num_filters,
+        stride_h: shape.stride_h,
+        stride_w: shape.stride_w,
+        ofmap_h,
+        ofmap_w,
+    })
+}
+
+/// Simulates one dense convolution; the report's name is left empty.
+pub fn simulate_conv(
+    shape: &ConvShape,
+    params: &EngineParams,
+    compat: CompatMode,
+) -> Result<LayerReport> {
+    params.validate()?;
+    let dims = conv_dims(shape)?;
+    let g = Geometry::new(&dims, params.dataflow, params.array_rows, params.array_cols);
+    let run = replay::replay(&g, params, compat)?;
+    if run.total_cycles <= 0 {
+        return Err(shape_error(
+            "shape",
+            "layer finishes in zero cycles on this array; SCALE-Sim divides by its cycle count",
+        ));
+    }
+    let (ifmap_reads, filter_reads, ofmap_writes) = closed_form::sram_requests(&g);
+    let (mapping_efficiency, compute_util) = closed_form::utilisation(&g);
+    let macs = g.p * g.k * g.w;
+    let total = run.total_cycles;
+    let per_cycle = |count: u64| count as f64 / total as f64;
+    let dram_bw = |d: &replay::DramSpan| d.words as f64 / (d.stop - d.start + 1) as f64;
+    let sram = |s: &replay::SramSpan, count: u64| Access {
+        start_cycle: s.start.unwrap_or(0) as f64,
+        stop_cycle: s.stop as f64,
+        count,
+    };
+    let dram = |d: &replay::DramSpan| Access {
+        start_cycle: d.start as f64,
+        stop_cycle: d.stop as f64,
+        count: d.words,
+    };
+    let incl_prefetch = run.dram_ofmap.stop - run.dram_ifmap.start.min(run.dram_filter.start);
+    Ok(LayerReport {
+        name: String::new(),
+        total_cycles_incl_prefetch: (compat == CompatMode::ScalesimV3).then_some(incl_prefetch),
+        total_cycles: total,
+        stall_cycles: run.stall_cycles,
+        overall_util: (macs * 100) as f64
+            / (total as u64 * params.array_rows * params.array_cols) as f64,
+        mapping_efficiency,
+        compute_util,
+        avg_ifmap_sram_bw: per_cycle(ifmap_reads),
+        avg_filter_sram_bw: per_cycle(filter_reads),
+        avg_ofmap_sram_bw: per_cycle(ofmap_writes),
+        avg_ifmap_dram_bw: dram_bw(&run.dram_ifmap),
+        avg_filter_dram_bw: dram_bw(&run.dram_filter),
+        avg_ofmap_dram_bw: dram_bw(&run.dram_ofmap),
+        sram_ifmap: sram(&run.sram_ifmap, ifmap_reads),
+        sram_filter: sram(&run.sram_filter, filter_reads),
+        sram_ofmap: sram(&run.sram_ofmap, ofmap_writes),
+        dram_ifmap: dram(&run.dram_ifmap),
+        dram_filter: dram(&run.dram_filter),
+        dram_ofmap: dram(&run.dram_ofmap),
+        macs,
+    })
+}
+
+/// The dense convolution SCALE-Sim runs for a layer: a GEMM `M×K · K×N` is the conv with
+/// H = M, W = K, R = 1, S = K, C = 1, N filters, stride 1.
+pub fn dense_shape(layer: &Layer) -> Result<ConvShape> {
+    match layer.kind {
+        LayerKind::Conv(shape) => Ok(shape),
+        LayerKind::Gemm { m, n, k } => Ok(ConvShape {
+            ifmap_h: m,
+            ifmap_w: k,
+            filter_h: 1,
+            filter_w: k,
+            channels: 1,
+            num_filters: n,
+            stride_h: 1,
+            stride_w: 1,
+        }),
+        LayerKind::Depthwise(_) | LayerKind::Grouped { .. } => Err(SimError::topology(
+            Location::field("kind"),
+            format!(
+                "layer '{}': depthwise and grouped convolutions are not simulated by the dense \
+                 engine",
+                layer.name
+            ),
+        )),
+    }
+}
+
+/// Simulates one layer; the report carries the layer's name.
+pub fn simulate_layer(
+    layer: &Layer,
+    params: &EngineParams,
+    compat: CompatMode,
+) -> Result<LayerReport> {
+    let shape = dense_shape(layer)?;
+    let mut report = simulate_conv(&shape, params, compat).map_err(|e| in_layer(e, &layer.name))?;
+    report.name.clone_from(&layer.name);
+    Ok(report)
+}
+
+/// Prefixes a shape error with the layer it came from.
+fn in_layer(error: SimError, name: &str) -> SimError {
+    match error {
+        SimError::Topology { location, message } => SimError::Topology {
+            location,
+            message: format!("layer '{name}': {message}"),
+        },
+        other => other,
+    }
+}
+
+/// Simulates a whole network at native precision. Each distinct layer shape is simulated
+/// once (in parallel); the result is identical to simulating every layer in order.
+pub fn simulate(topology: &Topology, hw: &HwConfig, compat: CompatMode) -> Result<NetworkReport> {
+    let params = EngineParams::native(hw);
+    params.validate()?;
+    let shapes = topology
+        .layers
+        .iter()
+        .map(|layer| dense_shape(layer).map_err(|e| in_layer(e, &layer.name)))
+        .collect::<Result<Vec<_>>>()?;
+    let mut distinct: Vec<ConvShape> = Vec::new();
+    let mut index: HashMap<ConvShape, usize> = HashMap::new();
+    for shape in &shapes {
+        index.entry(*shape).or_insert_with(|| {
+            distinct.push(*shape);
+            distinct.len() - 1
+        });
+    }
+    let mut reports = distinct
+        .par_iter()
+        .map(|shape| simulate_conv(shape, &params, compat))
+        .collect::<Vec<_>>();
+    // Report the first failing layer in topology order.
+    if let Some((layer, shape)) = topology
+        .layers
+        .iter()
+        .zip(&shapes)
+        .find(|(_, shape)| reports[index[shape]].is_err())
+    {
+        if let Err(e) = reports.swap_remove(index[shape]) {
+            return Err(in_layer(e, &layer.name));
+        }
+    }
+    let mut layers = Vec::with_capacity(shapes.len());
+    for (layer, shape) in topology.layers.iter().zip(&shapes) {
+        if let Ok(report) = &reports[index[shape]] {
+            let mut report = report.clone();
+            report.name.clone_from(&layer.name);
+            layers.push(report);
+        }
+    }
+    Ok(NetworkReport {
+        topology: topology.name.clone(),
+        hw: hw.name.clone(),
+        compat,
+        layers,
+    })
 }

@@ -17,8 +17,8 @@ pub mod topology;
 mod python;
 
 pub use config::{Dataflow, EnergyTable, HwConfig, Interface};
-pub use engine::CompatMode;
+pub use engine::{simulate, simulate_conv, simulate_layer, CompatMode, EngineParams};
 pub use error::{Location, Result, SimError};
-pub use report::{Access, LayerReport};
+pub use report::{write_scalesim_csvs, Access, LayerReport, NetworkReport};
 pub use sampler::{Outcome, Sampler, SamplerConfig};
 pub use topology::{ConvShape, Layer, LayerKind, Topology};

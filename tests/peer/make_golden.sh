@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Regenerates crates/simcore/tests/golden/<release>/<cfg>__<topology>/ with the real SCALE-Sim.
+# Each case is one peer run; runs go two at a time. Needs scripts/peer-venvs first.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+golden=crates/simcore/tests/golden
+cases=()
+for release in v3 v2; do
+    for cfg in scalesim scalesim_ws scalesim_is scalesim_lowmem lowmem_ws lowmem_is eyeriss; do
+        for topo in small3 ostress gemm; do cases+=("$release $cfg $topo"); done
+    done
+    for cfg in scalesim scalesim_lowmem; do cases+=("$release $cfg test1"); done
+done
+run_case() {
+    read -r release cfg topo <<<"$1"
+    local python=.venvs/scalesim-3.0.0/bin/python gemm=()
+    [[ $release == v2 ]] && python=.venvs/scalesim-2.0.2/bin/python
+    [[ $topo == gemm ]] && gemm=(--gemm)
+    "$python" tests/peer/run_scalesim.py "$golden/inputs/$release/$cfg.cfg" \
+        "$golden/inputs/$topo.csv" "$golden/$release/${cfg}__$topo" "${gemm[@]}" >/dev/null
+    echo "done $1"
+}
+export -f run_case
+export golden
+printf '%s\n' "${cases[@]}" | xargs -P 2 -I{} bash -c 'run_case "{}"'

@@ -5,12 +5,17 @@
 //! takes the max of these, and a network the sum over layers. Energy is per-access energy ×
 //! access counts, with every access scaled by its width. Formulas: `docs/precision.md`.
 
+use std::collections::HashMap;
+
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::config::HwConfig;
-use crate::precision::{bw_bits, LayerBits, PrecisionView};
+use crate::engine::CompatMode;
+use crate::error::{Location, Result, SimError};
+use crate::precision::{bw_bits, simulate_layer_at, LayerBits, PrecisionView};
 use crate::report::LayerReport;
-use crate::topology::Layer;
+use crate::topology::{Layer, LayerKind, Topology};
 
 /// Energy of one layer, in picojoules, split by where it is spent.
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
@@ -102,4 +107,112 @@ fn layer_energy(
     let dram = [report.dram_ifmap.count, report.dram_filter.count, report.dram_ofmap.count];
     let dram_pj = table.dram_access_pj * (0..3).map(|i| dram[i] as f64 * width(elem_bits[i])).sum::<f64>();
     Energy { mac_pj: table.mac_pj * mac_scale * layer.macs() as f64, sram_pj, dram_pj }
+}
+
+/// Simulates `layer` at `bits` and prices it.
+pub fn simulate_layer_cost(layer: &Layer, hw: &HwConfig, bits: LayerBits, compat: CompatMode) -> Result<LayerCost> {
+    let (report, view) = simulate_layer_at(layer, hw, bits, compat)?;
+    Ok(layer_cost(hw, layer, bits, &view, &report))
+}
+
+/// The bits of every layer for an allocation of (weight bits, activation bits) per layer:
+/// each layer's output takes the next layer's activation bits, the last layer's `word_bits`.
+pub fn layer_bits(topology: &Topology, allocation: &[(u32, u32)], word_bits: u32) -> Result<Vec<LayerBits>> {
+    if allocation.len() != topology.layers.len() {
+        return Err(SimError::allocation(
+            Location::field("allocation"),
+            format!("{} layers in the allocation, the topology has {}", allocation.len(), topology.layers.len()),
+        ));
+    }
+    let outs = allocation.iter().skip(1).map(|&(_, a)| a).chain([word_bits]);
+    allocation
+        .iter()
+        .zip(outs)
+        .zip(&topology.layers)
+        .map(|((&(w_bits, a_bits), out_bits), layer)| {
+            let bits = LayerBits { w_bits, a_bits, out_bits };
+            bits.validate(&layer.name)?;
+            Ok(bits)
+        })
+        .collect()
+}
+
+/// One layer of a mixed-precision run: SCALE-Sim's report (counts in engine elements of the
+/// view's widths), the bits and the priced cost.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MixedLayer {
+    pub report: LayerReport,
+    pub bits: LayerBits,
+    pub cost: LayerCost,
+}
+
+/// A network simulated at per-layer bits.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MixedReport {
+    pub topology: String,
+    pub hw: String,
+    pub layers: Vec<MixedLayer>,
+}
+
+impl MixedReport {
+    pub fn latency_us(&self) -> f64 {
+        self.layers.iter().map(|l| l.cost.latency_us).sum()
+    }
+
+    pub fn size_bits(&self) -> u64 {
+        self.layers.iter().map(|l| l.cost.size_bits).sum()
+    }
+
+    pub fn energy_pj(&self) -> f64 {
+        self.layers.iter().map(|l| l.cost.energy.total_pj()).sum()
+    }
+
+    pub fn total_cycles(&self) -> i64 {
+        self.layers.iter().map(|l| l.report.total_cycles).sum()
+    }
+
+    pub fn stall_cycles(&self) -> i64 {
+        self.layers.iter().map(|l| l.report.stall_cycles).sum()
+    }
+}
+
+/// Simulates every layer of `topology` at the bits of `allocation` ((w, a) per layer). Each
+/// distinct (layer, bits) is simulated once, in parallel; the result equals simulating the
+/// layers in order.
+pub fn simulate_mixed(
+    topology: &Topology,
+    hw: &HwConfig,
+    allocation: &[(u32, u32)],
+    compat: CompatMode,
+) -> Result<MixedReport> {
+    let bits = layer_bits(topology, allocation, hw.word_bits)?;
+    let mut distinct: Vec<(&Layer, LayerBits)> = Vec::new();
+    let mut index: HashMap<(LayerKind, LayerBits), usize> = HashMap::new();
+    let slots: Vec<usize> = topology
+        .layers
+        .iter()
+        .zip(&bits)
+        .map(|(layer, &b)| {
+            *index.entry((layer.kind, b)).or_insert_with(|| {
+                distinct.push((layer, b));
+                distinct.len() - 1
+            })
+        })
+        .collect();
+    let runs = distinct
+        .par_iter()
+        .map(|&(layer, b)| simulate_layer_at(layer, hw, b, compat).map(|(report, view)| (report, view, b)))
+        .collect::<Result<Vec<_>>>()?;
+    let layers = topology
+        .layers
+        .iter()
+        .zip(slots)
+        .map(|(layer, slot)| {
+            let (report, view, b) = &runs[slot];
+            let mut report = report.clone();
+            report.name.clone_from(&layer.name);
+            MixedLayer { cost: layer_cost(hw, layer, *b, view, &report), report, bits: *b }
+        })
+        .collect();
+    Ok(MixedReport { topology: topology.name.clone(), hw: hw.name.clone(), layers })
 }

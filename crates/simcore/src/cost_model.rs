@@ -19,7 +19,9 @@ use std::collections::HashMap;
 
 use rayon::prelude::*;
 
-use crate::cost::LayerCost;
+use crate::config::HwConfig;
+use crate::cost::{simulate_layer_cost, LayerCost};
+use crate::engine::CompatMode;
 use crate::error::{Location, Result, SimError};
 use crate::precision::{check_bits, LayerBits};
 use crate::topology::{Layer, LayerKind, Topology};
@@ -75,8 +77,13 @@ pub struct CostModel {
 }
 
 impl CostModel {
+    /// Builds the tables for `topology` on `hw` with the engine in `compat` mode.
+    pub fn new(topology: &Topology, hw: &HwConfig, choices: &[u32], compat: CompatMode) -> Result<Self> {
+        Self::build(topology, choices, hw.word_bits, |layer, bits| simulate_layer_cost(layer, hw, bits, compat))
+    }
+
     /// Builds the tables with `simulate`, which gives one layer's cost at given bits
-    /// (normally `precision::simulate_layer_cost`). `word_bits` is the output width after the
+    /// (`new` uses `cost::simulate_layer_cost`). `word_bits` is the output width after the
     /// last layer and the native width of the reference cost.
     pub fn build<F>(topology: &Topology, choices: &[u32], word_bits: u32, simulate: F) -> Result<Self>
     where

@@ -7,16 +7,20 @@
 //! out in `docs/precision.md`. With every operand at the config's `word_bits` and no fusion
 //! the result is exactly SCALE-Sim's native view.
 
+use serde::{Deserialize, Serialize};
+
 use crate::config::HwConfig;
-use crate::engine::EngineParams;
+use crate::engine::{self, CompatMode, EngineParams};
 use crate::error::{Location, Result, SimError};
-use crate::topology::ConvShape;
+use crate::grouped;
+use crate::report::LayerReport;
+use crate::topology::{ConvShape, Layer, LayerKind};
 
 /// The widest operand the model accepts.
 pub const MAX_BITS: u32 = 32;
 
 /// The bitwidths of one layer's three operands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct LayerBits {
     /// Weight (filter) bits.
     pub w_bits: u32,
@@ -156,4 +160,26 @@ impl PrecisionView {
             stride_w: 1,
         }
     }
+}
+
+/// Simulates `layer` at `bits` on `hw`: the engine runs the packed convolution under the
+/// precision view; depthwise and grouped layers run as back-to-back groups (`grouped.rs`).
+/// The report's counts are engine elements of the widths in the returned view.
+pub fn simulate_layer_at(
+    layer: &Layer,
+    hw: &HwConfig,
+    bits: LayerBits,
+    compat: CompatMode,
+) -> Result<(LayerReport, PrecisionView)> {
+    let view = PrecisionView::new(hw, bits, &layer.name)?;
+    let dense = |shape: &ConvShape| engine::simulate_conv(&view.pack_conv(shape), &view.params, compat);
+    let mut report = match layer.kind {
+        LayerKind::Conv(shape) => dense(&shape)?,
+        LayerKind::Gemm { m, n, k } => engine::simulate_conv(&view.pack_gemm(m, n, k), &view.params, compat)?,
+        LayerKind::Depthwise(_) | LayerKind::Grouped { .. } => {
+            grouped::simulate_grouped(&layer.kind, view.params.array_rows * view.params.array_cols, dense)?
+        }
+    };
+    report.name.clone_from(&layer.name);
+    Ok((report, view))
 }

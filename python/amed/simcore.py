@@ -13,15 +13,25 @@ import os
 from typing import Iterable, Union
 
 from amed import hw as _hw
-from amed._simcore import HwConfig, Layer, Topology
+from amed._simcore import HwConfig, Layer, LayerRecord, Report, Topology
+from amed._simcore import simulate as _simulate
 from amed.errors import TopologyError
 
 __all__ = [
+    "COMPAT_MODES",
+    "DEFAULT_COMPAT",
     "HwConfig",
     "Layer",
+    "LayerRecord",
+    "Report",
     "Topology",
     "as_topology",
+    "simulate",
 ]
+
+#: Which released SCALE-Sim's stall arithmetic to reproduce (see README.md).
+COMPAT_MODES = ("scalesim-v3", "scalesim-v2", "fixed")
+DEFAULT_COMPAT = "scalesim-v3"
 
 TopologyLike = Union[Topology, str, "os.PathLike[str]", Iterable[Layer]]
 
@@ -39,3 +49,15 @@ def as_topology(topology: TopologyLike) -> Topology:
         f"found {type(topology).__name__}",
         field="topology",
     )
+
+
+def simulate(
+    topology: TopologyLike, hw: _hw.HwLike, *, compat: str = DEFAULT_COMPAT
+) -> Report:
+    """Simulate every layer of ``topology`` on ``hw`` at native precision.
+
+    ``topology`` is a Topology, a SCALE-Sim conv CSV path or a list of Layers; ``hw`` is a
+    HwConfig, a shipped config name ("scalesim") or a .toml/.cfg path; ``compat`` is one of
+    ``COMPAT_MODES``. Releases the GIL while simulating, so threads may call it concurrently.
+    """
+    return _simulate(as_topology(topology), _hw.load(hw), compat)

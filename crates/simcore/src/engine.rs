@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::{HwConfig, Interface};
 use crate::error::{Location, Result, SimError};
+use crate::grouped;
 use crate::report::{Access, LayerReport, NetworkReport};
 use crate::topology::{ConvShape, Layer, LayerKind, Topology};
 use geometry::{ConvDims, Geometry};
@@ -278,10 +279,25 @@ pub fn simulate_layer(
     params: &EngineParams,
     compat: CompatMode,
 ) -> Result<LayerReport> {
-    let shape = dense_shape(layer)?;
-    let mut report = simulate_conv(&shape, params, compat).map_err(|e| in_layer(e, &layer.name))?;
+    let mut report = simulate_kind(&layer.kind, params, compat).map_err(|e| in_layer(e, &layer.name))?;
     report.name.clone_from(&layer.name);
     Ok(report)
+}
+
+/// Depthwise and grouped layers run as back-to-back dense groups (`grouped.rs`); the other
+/// kinds are their dense convolution.
+fn simulate_kind(kind: &LayerKind, params: &EngineParams, compat: CompatMode) -> Result<LayerReport> {
+    match kind {
+        LayerKind::Depthwise(_) | LayerKind::Grouped { .. } => {
+            grouped::simulate_grouped(kind, params.array_rows * params.array_cols, |shape| {
+                simulate_conv(shape, params, compat)
+            })
+        }
+        LayerKind::Conv(_) | LayerKind::Gemm { .. } => {
+            let shape = dense_shape(&Layer { name: String::new(), kind: *kind })?;
+            simulate_conv(&shape, params, compat)
+        }
+    }
 }
 
 /// Prefixes a shape error with the layer it came from.
@@ -295,18 +311,14 @@ fn in_layer(error: SimError, name: &str) -> SimError {
     }
 }
 
-/// Simulates a whole network at native precision. Each distinct layer shape is simulated
+/// Simulates a whole network at native precision. Each distinct layer (kind and shape) is simulated
 /// once (in parallel); the result is identical to simulating every layer in order.
 pub fn simulate(topology: &Topology, hw: &HwConfig, compat: CompatMode) -> Result<NetworkReport> {
     let params = EngineParams::native(hw);
     params.validate()?;
-    let shapes = topology
-        .layers
-        .iter()
-        .map(|layer| dense_shape(layer).map_err(|e| in_layer(e, &layer.name)))
-        .collect::<Result<Vec<_>>>()?;
-    let mut distinct: Vec<ConvShape> = Vec::new();
-    let mut index: HashMap<ConvShape, usize> = HashMap::new();
+    let shapes: Vec<LayerKind> = topology.layers.iter().map(|layer| layer.kind).collect();
+    let mut distinct: Vec<LayerKind> = Vec::new();
+    let mut index: HashMap<LayerKind, usize> = HashMap::new();
     for shape in &shapes {
         index.entry(*shape).or_insert_with(|| {
             distinct.push(*shape);
@@ -315,7 +327,7 @@ pub fn simulate(topology: &Topology, hw: &HwConfig, compat: CompatMode) -> Resul
     }
     let mut reports = distinct
         .par_iter()
-        .map(|shape| simulate_conv(shape, &params, compat))
+        .map(|kind| simulate_kind(kind, &params, compat))
         .collect::<Vec<_>>();
     // Report the first failing layer in topology order.
     if let Some((layer, shape)) = topology

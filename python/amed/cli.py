@@ -1,0 +1,156 @@
+"""The ``amed`` command line (python-fire).
+
+Each command is a method of :class:`Amed` that imports its implementation when it runs, so
+``amed simulate`` and ``amed hw`` never import torch.
+"""
+
+from __future__ import annotations
+
+import json as _json
+import sys
+from pathlib import Path
+from typing import Any, List, Optional, Sequence
+
+from amed.errors import AmedError, ConfigError
+
+
+def _text(value: Any, option: str) -> str:
+    """Fire turns `--hw 12` into an int and `--out a,b` into a tuple: take them back as text."""
+    if value is None or isinstance(value, bool) or isinstance(value, (list, tuple, dict)):
+        raise ConfigError(f"--{option} expects a name or a path, found {value!r}", field=option)
+    return str(value)
+
+
+def _flag(value: Any, option: str) -> bool:
+    """Fire gives `--json` as True and `--json=false` as False; accept the usual strings too."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"--{option} expects true or false, found {value!r}", field=option)
+
+
+def _table(header: Sequence[str], rows: List[Sequence[Any]]) -> str:
+    """Right-aligned columns (the first left-aligned) with a rule under the header."""
+    cells = [[str(c) for c in header]] + [[str(c) for c in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
+
+    def line(row: Sequence[str]) -> str:
+        first = row[0].ljust(widths[0])
+        rest = [cell.rjust(width) for cell, width in zip(row[1:], widths[1:])]
+        return "  ".join([first] + rest).rstrip()
+
+    rule = "  ".join("-" * w for w in widths)
+    return "\n".join([line(cells[0]), rule] + [line(row) for row in cells[1:]])
+
+
+class Amed:
+    """amed: hardware-aware mixed-precision bit allocation with a fast systolic-array simulator."""
+
+    def simulate(
+        self,
+        topology: str,
+        hw: str = "scalesim",
+        compat: str = "scalesim-v3",
+        out: Optional[str] = None,
+        json: bool = False,
+        gemm: bool = False,
+    ) -> None:
+        """Simulate a network on an accelerator at native precision and print the result.
+
+        Args:
+            topology: SCALE-Sim topology CSV (conv form, or GEMM form with --gemm).
+            hw: shipped config name (see `amed hw`) or a .toml / SCALE-Sim .cfg path.
+            compat: scalesim-v3 (PyPI 3.0.0, default), scalesim-v2 (PyPI 2.0.2) or fixed.
+            out: folder to write COMPUTE_REPORT.csv, BANDWIDTH_REPORT.csv and
+                DETAILED_ACCESS_REPORT.csv into (SCALE-Sim's format).
+            json: print a JSON summary (totals and per-layer records) instead of a table.
+            gemm: read the topology as `name, M, N, K,` rows.
+        """
+        from amed import simcore
+
+        topology_path = Path(_text(topology, "topology"))
+        compat = _text(compat, "compat")
+        if compat not in simcore.COMPAT_MODES:
+            modes = ", ".join(simcore.COMPAT_MODES)
+            raise ConfigError(f"unknown --compat {compat!r}: choose one of {modes}", field="compat")
+        net = simcore.Topology.from_csv(topology_path, gemm=_flag(gemm, "gemm"))
+        report = simcore.simulate(net, _text(hw, "hw"), compat=compat)
+        if out is not None:
+            report.to_csv(Path(_text(out, "out")))
+        if _flag(json, "json"):
+            print(_json.dumps(report.to_dict(), indent=2))
+            return
+        header = ["layer", "cycles", "stalls", "util %", "DRAM ifmap", "DRAM filter", "DRAM ofmap"]
+        rows = [
+            [
+                r.name,
+                r.total_cycles,
+                r.stall_cycles,
+                f"{r.overall_util:.2f}",
+                r.dram_ifmap_reads,
+                r.dram_filter_reads,
+                r.dram_ofmap_writes,
+            ]
+            for r in report.layers
+        ]
+        print(f"{report.topology} on {report.hw} ({report.compat}); DRAM traffic in words")
+        print(_table(header, rows))
+        print(
+            f"total: {report.total_cycles} cycles, {report.stall_cycles} stall cycles, "
+            f"{report.macs} MACs, {report.dram_words} DRAM words over {len(report)} layers"
+        )
+        if out is not None:
+            print(f"wrote COMPUTE_REPORT.csv, BANDWIDTH_REPORT.csv, DETAILED_ACCESS_REPORT.csv to {out}")
+
+    def hw(self, name: Optional[str] = None) -> None:
+        """List the shipped hardware configs, or show one (a shipped name or a file path).
+
+        Args:
+            name: config to show; omit to list them all.
+        """
+        from amed import hw as hw_configs
+
+        if name is None:
+            rows = []
+            for config_name, path in hw_configs.list_configs().items():
+                c = hw_configs.load(path)
+                rows.append(
+                    [
+                        config_name,
+                        f"{c.array_rows}x{c.array_cols}",
+                        c.dataflow,
+                        f"{c.ifmap_sram_kb}/{c.filter_sram_kb}/{c.ofmap_sram_kb}",
+                        f"{c.ifmap_bw}/{c.filter_bw}/{c.ofmap_bw}",
+                        c.clock_ghz,
+                    ]
+                )
+            header = ["name", "array", "dataflow", "SRAM kB i/f/o", "DRAM words/cycle i/f/o", "GHz"]
+            print(_table(header, rows))
+            print(f"configs folder: {hw_configs.CONFIG_DIR}; details: amed hw NAME")
+            return
+        path = hw_configs.config_path(_text(name, "name"))
+        config = hw_configs.load(path)
+        print(f"# {path}")
+        print(config.to_toml(), end="")
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Entry point of the `amed` command; returns the exit status."""
+    import fire
+
+    try:
+        fire.Fire(Amed, command=list(sys.argv[1:] if argv is None else argv), name="amed")
+    except AmedError as error:
+        print(f"amed: error: {error}", file=sys.stderr)
+        return 1
+    except fire.core.FireExit as exit_:
+        return int(exit_.code or 0)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

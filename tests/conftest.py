@@ -1,0 +1,35 @@
+"""Shared fixtures: paths of the shipped inputs and small, fast simulator inputs."""
+
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def repo() -> Path:
+    return REPO
+
+
+@pytest.fixture(scope="session")
+def topologies() -> Path:
+    return REPO / "topologies"
+
+
+@pytest.fixture(scope="session")
+def configs() -> Path:
+    return REPO / "configs"
+
+
+@pytest.fixture(scope="session")
+def small3_csv(tmp_path_factory) -> Path:
+    """Three layers that cover the ceil quirk and a 1x1 FC; fast on every shipped config."""
+    path = tmp_path_factory.mktemp("topologies") / "small3.csv"
+    path.write_text(
+        "Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, Num Filter, Strides,\n"
+        "conv_a, 18, 18, 3, 3, 3, 16, 1,\n"
+        "conv_b, 16, 16, 3, 3, 16, 40, 2,\n"
+        "fc_c, 1, 1, 1, 1, 2560, 10, 1,\n"
+    )
+    return path

@@ -1,0 +1,182 @@
+"""amed.simcore: constructors from files and values, shipped inputs, simulate and its report."""
+
+import json
+import subprocess
+import sys
+import threading
+
+import pytest
+
+from amed import hw as hw_configs
+from amed.simcore import COMPAT_MODES, HwConfig, Layer, Report, Topology, simulate
+
+
+# --- HwConfig ---------------------------------------------------------------------------
+
+
+def test_shipped_configs_by_name_and_path(configs):
+    assert set(hw_configs.list_configs()) >= {"scalesim", "scalesim_lowmem", "eyeriss"}
+    scalesim = HwConfig.from_name("scalesim")
+    assert scalesim == HwConfig.from_file(configs / "scalesim.toml")
+    assert (scalesim.array_rows, scalesim.array_cols, scalesim.dataflow) == (32, 32, "os")
+    assert (scalesim.ifmap_sram_kb, scalesim.filter_sram_kb, scalesim.ofmap_sram_kb) == (64, 64, 64)
+    assert (scalesim.ifmap_bw, scalesim.filter_bw, scalesim.ofmap_bw) == (10, 10, 10)
+    assert (scalesim.clock_ghz, scalesim.word_bits, scalesim.pe_bits) == (0.2, 8, 8)
+    lowmem = HwConfig.from_name("scalesim_lowmem")
+    assert (lowmem.ifmap_sram_kb, lowmem.clock_ghz) == (4, 0.1)
+    eyeriss = HwConfig.from_name("eyeriss")
+    assert (eyeriss.array_rows, eyeriss.array_cols, eyeriss.dataflow, eyeriss.ofmap_sram_kb) == (12, 14, "ws", 108)
+
+
+@pytest.mark.parametrize("version", ["v2", "v3"])
+@pytest.mark.parametrize("name", ["scalesim", "scalesim_lowmem", "eyeriss"])
+def test_cfg_files_describe_the_same_hardware(configs, name, version):
+    toml = HwConfig.from_name(name)
+    cfg = HwConfig.from_file(configs / "scalesim-cfg" / version / f"{name}.cfg")
+    keep = ("array_rows", "array_cols", "dataflow", "ifmap_sram_kb", "filter_sram_kb", "ofmap_sram_kb",
+            "ifmap_bw", "filter_bw", "ofmap_bw", "interface", "word_bits")
+    assert {k: cfg.to_dict()[k] for k in keep} == {k: toml.to_dict()[k] for k in keep}
+    assert cfg.name == name
+    assert HwConfig.from_cfg((configs / "scalesim-cfg" / version / f"{name}.cfg").read_text()) == cfg
+
+
+def test_hwconfig_from_values_and_round_trips():
+    config = HwConfig(array_rows=8, array_cols=4, dataflow="is", ifmap_sram_kb=2, filter_sram_kb=3,
+                      ofmap_sram_kb=4, bandwidth=5, ofmap_bw=7, name="tiny", clock_ghz=1.5)
+    assert (config.ifmap_bw, config.filter_bw, config.ofmap_bw) == (5, 5, 7)
+    assert config.energy["mac_pj"] == pytest.approx(0.23)
+    assert HwConfig(**config.to_dict()) == config
+    assert HwConfig.from_toml(config.to_toml()) == config
+    assert "tiny" in repr(config)
+
+
+def test_hw_load_accepts_config_name_or_path(configs):
+    config = HwConfig.from_name("eyeriss")
+    assert hw_configs.load(config) is config
+    assert hw_configs.load("eyeriss") == config
+    assert hw_configs.load(configs / "eyeriss.toml") == config
+    assert hw_configs.load(str(configs / "eyeriss.toml")) == config
+
+
+# --- Layer and Topology -----------------------------------------------------------------
+
+
+def test_layer_constructors_and_properties():
+    conv = Layer.conv("c", 224, 224, 7, 7, 3, 64, 2)
+    assert (conv.kind, conv.ofmap_h, conv.ofmap_w) == ("conv", 110, 110)  # SCALE-Sim's ceil quirk
+    assert conv.macs == 110 * 110 * 7 * 7 * 3 * 64
+    assert (conv.stride_h, conv.stride_w, conv.groups) == (2, 2, 1)
+    rect = Layer.conv("r", 16, 16, 3, 3, 4, 8, stride_h=2, stride_w=3)
+    assert (rect.ofmap_h, rect.ofmap_w) == (8, 6)
+    dw = Layer.depthwise("d", 16, 16, 3, 3, 8, 16)
+    assert (dw.kind, dw.groups, dw.macs, dw.weights) == ("depthwise", 8, 14 * 14 * 9 * 16, 9 * 16)
+    grouped = Layer.grouped("g", 16, 16, 3, 3, 8, 12, groups=4)
+    assert (grouped.kind, grouped.groups, grouped.macs) == ("grouped", 4, 14 * 14 * 9 * 2 * 12)
+    gemm = Layer.gemm("fc", 5, 7, 11)
+    assert (gemm.kind, gemm.gemm_dims, gemm.macs) == ("gemm", (5, 7, 11), 385)
+    assert (gemm.ifmap_h, gemm.ifmap_w, gemm.filter_w, gemm.num_filters) == (5, 11, 11, 7)
+    assert conv.to_dict()["macs"] == conv.macs
+    assert Layer.conv("c", 224, 224, 7, 7, 3, 64, 2) == conv
+    assert len({conv, Layer.conv("c", 224, 224, 7, 7, 3, 64, 2)}) == 1
+
+
+@pytest.mark.parametrize("name, layers", [("Resnet18", 21), ("mobilenet", 27), ("Resnet50", 54), ("test", 1)])
+def test_shipped_topologies_parse(topologies, name, layers):
+    topology = Topology.from_csv(topologies / f"{name}.csv")
+    assert (topology.name, len(topology), len(topology.layers), len(topology.names)) == (name, layers, layers, layers)
+    assert topology.total_macs == sum(layer.macs for layer in topology.layers)
+
+
+def test_topology_from_layers_indexing_and_csv_round_trip(tmp_path, topologies):
+    layers = [Layer.conv("a", 8, 8, 3, 3, 2, 4), Layer.depthwise("b", 6, 6, 3, 3, 4, 4),
+              Layer.grouped("c", 4, 4, 1, 1, 4, 8, groups=2)]
+    topology = Topology("mine", layers)
+    assert topology.names == ["a", "b", "c"]
+    assert topology[-1] == layers[-1]
+    with pytest.raises(IndexError):
+        topology[3]
+    topology.to_csv(tmp_path / "mine.csv")
+    assert Topology.from_csv(tmp_path / "mine.csv").layers == layers
+    resnet = Topology.from_csv(topologies / "Resnet18.csv")
+    assert Topology.from_csv_text(resnet.to_csv_text()).layers == resnet.layers
+    gemm = Topology("g", [Layer.gemm("fc", 3, 4, 5)])
+    assert gemm.is_gemm
+    gemm.to_csv(tmp_path / "g.csv")
+    assert Topology.from_csv(tmp_path / "g.csv", gemm=True).layers == gemm.layers
+
+
+# --- simulate ---------------------------------------------------------------------------
+
+
+def test_simulate_matches_scalesim_reference_runs(topologies):
+    # test.csv (Inc5b_3x3) on scalesim.cfg as measured with the real SCALE-Sim (SCALESIM.md):
+    # v3.0.0 67 667 / 46 188, v2.0.2 65 840 / 44 361 total / stall cycles.
+    v3 = simulate(topologies / "test.csv", "scalesim")
+    assert (v3.total_cycles, v3.stall_cycles, v3.compat) == (67667, 46188, "scalesim-v3")
+    assert (v3[0].dram_ifmap_reads, v3[0].dram_filter_reads) == (393240, 688170)
+    v2 = simulate(topologies / "test.csv", "scalesim", compat="scalesim-v2")
+    assert (v2.total_cycles, v2.stall_cycles) == (65840, 44361)
+    assert v2[0].total_cycles_incl_prefetch is None
+
+
+def test_simulate_input_forms_agree(small3_csv):
+    config = HwConfig.from_name("scalesim_lowmem")
+    topology = Topology.from_csv(small3_csv)
+    by_path = simulate(small3_csv, "scalesim_lowmem")
+    by_objects = simulate(topology, config)
+    by_list = simulate(list(topology.layers), hw_configs.config_path("scalesim_lowmem"))
+    assert isinstance(by_path, Report)
+    assert by_path.to_dict()["layers"] == by_objects.to_dict()["layers"] == by_list.to_dict()["layers"]
+    assert [r.name for r in by_path.layers] == ["conv_a", "conv_b", "fc_c"]
+    assert by_path.total_cycles == sum(r.total_cycles for r in by_path.layers)
+    assert by_path.macs == topology.total_macs
+
+
+def test_report_fields_csv_and_dict(tmp_path, small3_csv):
+    report = simulate(small3_csv, "scalesim")
+    record = report[0]
+    assert record.total_cycles >= record.stall_cycles >= 0
+    assert 0 < record.overall_util <= record.mapping_efficiency <= 100
+    record_dict = record.to_dict()
+    assert {"total_cycles", "stall_cycles", "dram_ifmap_reads", "sram_ofmap_writes", "avg_ofmap_dram_bw"} <= set(record_dict)
+    summary = json.loads(json.dumps(report.to_dict()))
+    assert summary["totals"]["total_cycles"] == report.total_cycles
+    assert len(summary["layers"]) == len(report) == 3
+    report.to_csv(tmp_path / "out")
+    compute = (tmp_path / "out" / "COMPUTE_REPORT.csv").read_text().splitlines()
+    assert compute[0].startswith("LayerID, Total Cycles (incl. prefetch), Total Cycles, Stall Cycles")
+    assert len(compute) == 4
+    for name in ("BANDWIDTH_REPORT.csv", "DETAILED_ACCESS_REPORT.csv"):
+        assert len((tmp_path / "out" / name).read_text().splitlines()) == 4
+
+
+def test_compat_modes_are_all_accepted(small3_csv):
+    totals = {mode: simulate(small3_csv, "scalesim_lowmem", compat=mode).total_cycles for mode in COMPAT_MODES}
+    # v3 counts the positive part of a read stall twice, so it is never faster than the others.
+    assert totals["scalesim-v3"] >= totals["fixed"]
+    assert totals["scalesim-v3"] >= totals["scalesim-v2"]
+
+
+def test_threads_simulate_concurrently(small3_csv):
+    configs = ["scalesim", "scalesim_lowmem", "eyeriss"] * 2
+    expected = {name: simulate(small3_csv, name).to_dict() for name in set(configs)}
+    results, errors = {}, []
+
+    def run(index, name):
+        try:
+            results[index] = simulate(small3_csv, name).to_dict()
+        except Exception as error:  # collected and re-raised below
+            errors.append(error)
+
+    threads = [threading.Thread(target=run, args=(i, name)) for i, name in enumerate(configs)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    assert all(results[i] == expected[name] for i, name in enumerate(configs))
+
+
+def test_simulator_imports_without_torch():
+    code = "import sys, amed, amed.simcore, amed.hw, amed.cli; assert 'torch' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -14,6 +14,7 @@ from typing import Iterable, Union
 
 from amed import hw as _hw
 from amed._simcore import HwConfig, Layer, LayerRecord, Report, Topology
+from amed._simcore import Sampler
 from amed._simcore import simulate as _simulate
 from amed.errors import TopologyError
 
@@ -24,6 +25,7 @@ __all__ = [
     "Layer",
     "LayerRecord",
     "Report",
+    "Sampler",
     "Topology",
     "as_topology",
     "simulate",

@@ -174,11 +174,7 @@ impl HwConfig {
 
     /// Checks every value's range; `file` labels the error.
     pub fn validate(&self, file: Option<&Path>) -> Result<()> {
-        let at = |field: &str| {
-            let mut location = Location::field(field);
-            location.file = file.map(Path::to_path_buf);
-            location
-        };
+        let at = |field: &str| Location::in_optional_file(file).with_field(field);
         let positive = [
             ("array_rows", self.array_rows),
             ("array_cols", self.array_cols),
@@ -191,12 +187,18 @@ impl HwConfig {
         ];
         for (field, value) in positive {
             if value == 0 {
-                return Err(SimError::config(at(field), "must be a positive integer, found 0"));
+                return Err(SimError::config(
+                    at(field),
+                    "must be a positive integer, found 0",
+                ));
             }
         }
         for (field, bits) in [("word_bits", self.word_bits), ("pe_bits", self.pe_bits)] {
             if !(1..=64).contains(&bits) {
-                return Err(SimError::config(at(field), format!("must be 1..=64 bits, found {bits}")));
+                return Err(SimError::config(
+                    at(field),
+                    format!("must be 1..=64 bits, found {bits}"),
+                ));
             }
         }
         if !(self.clock_ghz.is_finite() && self.clock_ghz > 0.0) {
@@ -223,12 +225,21 @@ impl HwConfig {
     }
 
     /// Default energy table for this config's SRAM size and word width.
-    pub fn default_energy(ifmap_kb: u32, filter_kb: u32, ofmap_kb: u32, word_bits: u32) -> EnergyTable {
+    pub fn default_energy(
+        ifmap_kb: u32,
+        filter_kb: u32,
+        ofmap_kb: u32,
+        word_bits: u32,
+    ) -> EnergyTable {
         EnergyTable::horowitz_45nm(ifmap_kb.max(filter_kb).max(ofmap_kb), word_bits)
     }
 }
 
 /// Byte offset to 1-based line number, for error messages.
 pub(crate) fn line_of(text: &str, offset: usize) -> usize {
-    text.as_bytes()[..offset.min(text.len())].iter().filter(|&&b| b == b'\n').count() + 1
+    text.as_bytes()[..offset.min(text.len())]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
 }

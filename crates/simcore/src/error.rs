@@ -14,11 +14,25 @@ pub struct Location {
 
 impl Location {
     pub fn field(field: impl Into<String>) -> Self {
-        Self { field: Some(field.into()), ..Self::default() }
+        Self {
+            field: Some(field.into()),
+            ..Self::default()
+        }
     }
 
     pub fn in_file(file: impl Into<PathBuf>) -> Self {
-        Self { file: Some(file.into()), ..Self::default() }
+        Self {
+            file: Some(file.into()),
+            ..Self::default()
+        }
+    }
+
+    /// In `file` when there is one (text parsed from memory has none).
+    pub fn in_optional_file(file: Option<&std::path::Path>) -> Self {
+        Self {
+            file: file.map(std::path::Path::to_path_buf),
+            ..Self::default()
+        }
     }
 
     pub fn at_line(mut self, line: usize) -> Self {
@@ -72,23 +86,38 @@ pub enum SimError {
 
 impl SimError {
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Self::Io { path: path.into(), source }
+        Self::Io {
+            path: path.into(),
+            source,
+        }
     }
 
     pub fn config(location: Location, message: impl Into<String>) -> Self {
-        Self::Config { location, message: message.into() }
+        Self::Config {
+            location,
+            message: message.into(),
+        }
     }
 
     pub fn topology(location: Location, message: impl Into<String>) -> Self {
-        Self::Topology { location, message: message.into() }
+        Self::Topology {
+            location,
+            message: message.into(),
+        }
     }
 
     pub fn allocation(location: Location, message: impl Into<String>) -> Self {
-        Self::Allocation { location, message: message.into() }
+        Self::Allocation {
+            location,
+            message: message.into(),
+        }
     }
 
     pub fn sampler(location: Location, message: impl Into<String>) -> Self {
-        Self::Sampler { location, message: message.into() }
+        Self::Sampler {
+            location,
+            message: message.into(),
+        }
     }
 }
 

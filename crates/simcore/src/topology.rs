@@ -67,26 +67,51 @@ impl ConvShape {
         ];
         for (field, value) in fields {
             if value == 0 {
-                return Err(layer_error(location, field, "must be a positive integer, found 0"));
+                return Err(layer_error(
+                    location,
+                    field,
+                    "must be a positive integer, found 0",
+                ));
             }
             if value > MAX_DIMENSION {
-                return Err(layer_error(location, field, &format!("{value} exceeds the limit of {MAX_DIMENSION}")));
+                return Err(layer_error(
+                    location,
+                    field,
+                    &format!("{value} exceeds the limit of {MAX_DIMENSION}"),
+                ));
             }
         }
         if self.filter_h > self.ifmap_h {
-            let message = format!("filter height {} is larger than the ifmap height {}", self.filter_h, self.ifmap_h);
+            let message = format!(
+                "filter height {} is larger than the ifmap height {}",
+                self.filter_h, self.ifmap_h
+            );
             return Err(layer_error(location, "filter_h", &message));
         }
         if self.filter_w > self.ifmap_w {
-            let message = format!("filter width {} is larger than the ifmap width {}", self.filter_w, self.ifmap_w);
+            let message = format!(
+                "filter width {} is larger than the ifmap width {}",
+                self.filter_w, self.ifmap_w
+            );
             return Err(layer_error(location, "filter_w", &message));
         }
         // The largest product the simulator forms is the ofmap/ifmap operand size times the
         // window, E·F·R·S·C·K: bound it so that addresses and counts never overflow.
-        let sizes = [self.ofmap_h(), self.ofmap_w(), self.filter_h, self.filter_w, self.channels, self.num_filters];
+        let sizes = [
+            self.ofmap_h(),
+            self.ofmap_w(),
+            self.filter_h,
+            self.filter_w,
+            self.channels,
+            self.num_filters,
+        ];
         let product = sizes.iter().try_fold(1u64, |acc, &v| acc.checked_mul(v));
-        if product.is_none_or(|p| p > MAX_PRODUCT) {
-            return Err(layer_error(location, "num_filters", &format!("the layer has more than {MAX_PRODUCT} MACs")));
+        if !matches!(product, Some(p) if p <= MAX_PRODUCT) {
+            return Err(layer_error(
+                location,
+                "num_filters",
+                &format!("the layer has more than {MAX_PRODUCT} MACs"),
+            ));
         }
         Ok(())
     }
@@ -135,7 +160,13 @@ impl Layer {
 
     /// A grouped convolution: channels and filters both divisible by `groups`.
     pub fn grouped(name: impl Into<String>, shape: ConvShape, groups: u64) -> Result<Self> {
-        Self::checked(name.into(), LayerKind::Grouped { conv: shape, groups })
+        Self::checked(
+            name.into(),
+            LayerKind::Grouped {
+                conv: shape,
+                groups,
+            },
+        )
     }
 
     /// `(M×K) · (K×N)`.
@@ -163,7 +194,9 @@ impl Layer {
     /// GEMM mapping (H=M, W=K, R=1, S=K, C=1, filters=N, stride 1) for a GEMM.
     pub fn shape(&self) -> ConvShape {
         match self.kind {
-            LayerKind::Conv(shape) | LayerKind::Depthwise(shape) | LayerKind::Grouped { conv: shape, .. } => shape,
+            LayerKind::Conv(shape)
+            | LayerKind::Depthwise(shape)
+            | LayerKind::Grouped { conv: shape, .. } => shape,
             LayerKind::Gemm { m, n, k } => ConvShape {
                 ifmap_h: m,
                 ifmap_w: k,
@@ -198,7 +231,11 @@ impl Layer {
     /// Multiply-accumulates: `E·F·R·S·(C per filter)·K`; `M·N·K` for a GEMM.
     pub fn macs(&self) -> u64 {
         let shape = self.shape();
-        shape.ofmap_pixels() * shape.filter_h * shape.filter_w * self.channels_per_filter() * shape.num_filters
+        shape.ofmap_pixels()
+            * shape.filter_h
+            * shape.filter_w
+            * self.channels_per_filter()
+            * shape.num_filters
     }
 
     /// Number of weights: `R·S·(C per filter)·K`.
@@ -213,7 +250,11 @@ impl Layer {
             LayerKind::Gemm { m, n, k } => {
                 for (field, value) in [("m", m), ("n", n), ("k", k)] {
                     if value == 0 {
-                        return Err(layer_error(location, field, "must be a positive integer, found 0"));
+                        return Err(layer_error(
+                            location,
+                            field,
+                            "must be a positive integer, found 0",
+                        ));
                     }
                 }
                 self.shape().validate(location)
@@ -233,9 +274,16 @@ impl Layer {
             LayerKind::Grouped { conv, groups } => {
                 conv.validate(location)?;
                 if groups == 0 {
-                    return Err(layer_error(location, "groups", "must be a positive integer, found 0"));
+                    return Err(layer_error(
+                        location,
+                        "groups",
+                        "must be a positive integer, found 0",
+                    ));
                 }
-                for (field, value) in [("channels", conv.channels), ("num_filters", conv.num_filters)] {
+                for (field, value) in [
+                    ("channels", conv.channels),
+                    ("num_filters", conv.num_filters),
+                ] {
                     if value % groups != 0 {
                         let message = format!("{value} is not divisible by groups = {groups}");
                         return Err(layer_error(location, field, &message));
@@ -256,9 +304,15 @@ pub struct Topology {
 impl Topology {
     /// A validated topology; it must have at least one layer.
     pub fn new(name: impl Into<String>, layers: Vec<Layer>) -> Result<Self> {
-        let topology = Self { name: name.into(), layers };
+        let topology = Self {
+            name: name.into(),
+            layers,
+        };
         if topology.layers.is_empty() {
-            return Err(SimError::topology(Location::default(), "a topology needs at least one layer"));
+            return Err(SimError::topology(
+                Location::default(),
+                "a topology needs at least one layer",
+            ));
         }
         for (index, layer) in topology.layers.iter().enumerate() {
             layer.validate(&Location::field(format!("layers[{index}]")))?;
@@ -276,9 +330,10 @@ impl Topology {
 
     /// Parses CSV text; `file` labels errors and gives the name ("topology" without one).
     pub fn from_csv_str(text: &str, file: Option<&Path>, gemm: bool) -> Result<Self> {
-        let name = file
-            .and_then(Path::file_stem)
-            .map_or_else(|| "topology".to_owned(), |stem| stem.to_string_lossy().into_owned());
+        let name = file.and_then(Path::file_stem).map_or_else(
+            || "topology".to_owned(),
+            |stem| stem.to_string_lossy().into_owned(),
+        );
         let layers = csv::parse(text, file, gemm)?;
         Ok(Self { name, layers })
     }
@@ -297,7 +352,11 @@ impl Topology {
 
     /// Whether `to_csv` writes the GEMM form.
     pub fn is_gemm(&self) -> bool {
-        !self.layers.is_empty() && self.layers.iter().all(|l| matches!(l.kind, LayerKind::Gemm { .. }))
+        !self.layers.is_empty()
+            && self
+                .layers
+                .iter()
+                .all(|l| matches!(l.kind, LayerKind::Gemm { .. }))
     }
 
     pub fn names(&self) -> Vec<&str> {

@@ -21,16 +21,17 @@ struct Reader<'a> {
 }
 
 pub(super) fn parse(text: &str, file: Option<&Path>) -> Result<HwConfig> {
-    let reader = Reader { ini: Ini::parse(text, file)?, file };
+    let reader = Reader {
+        ini: Ini::parse(text, file)?,
+        file,
+    };
     reader.config()
 }
 
 impl Ini {
     fn parse(text: &str, file: Option<&Path>) -> Result<Self> {
         let error = |line: usize, message: String| {
-            let mut location = Location::default().at_line(line);
-            location.file = file.map(Path::to_path_buf);
-            SimError::config(location, message)
+            SimError::config(Location::in_optional_file(file).at_line(line), message)
         };
         let mut sections: HashMap<String, HashMap<String, (String, usize)>> = HashMap::new();
         let mut current: Option<String> = None;
@@ -53,7 +54,10 @@ impl Ini {
                     continue;
                 }
             }
-            if let Some(header) = stripped.strip_prefix('[').and_then(|rest| rest.strip_suffix(']')) {
+            if let Some(header) = stripped
+                .strip_prefix('[')
+                .and_then(|rest| rest.strip_suffix(']'))
+            {
                 if header.is_empty() {
                     return Err(error(line_no, "empty section name '[]'".into()));
                 }
@@ -66,19 +70,31 @@ impl Ini {
                 continue;
             }
             let Some(section) = &current else {
-                return Err(error(line_no, "a key before the first [section] header".into()));
+                return Err(error(
+                    line_no,
+                    "a key before the first [section] header".into(),
+                ));
             };
             let Some(split) = stripped.find(['=', ':']) else {
-                return Err(error(line_no, format!("expected 'key = value' or 'key: value', found '{stripped}'")));
+                return Err(error(
+                    line_no,
+                    format!("expected 'key = value' or 'key: value', found '{stripped}'"),
+                ));
             };
             let key = stripped[..split].trim_end().to_lowercase();
             let value = stripped[split + 1..].trim().to_owned();
             if key.is_empty() {
-                return Err(error(line_no, format!("a value without a key: '{stripped}'")));
+                return Err(error(
+                    line_no,
+                    format!("a value without a key: '{stripped}'"),
+                ));
             }
             let keys = sections.entry(section.clone()).or_default();
             if keys.contains_key(&key) {
-                return Err(error(line_no, format!("key '{key}' appears twice in section [{section}]")));
+                return Err(error(
+                    line_no,
+                    format!("key '{key}' appears twice in section [{section}]"),
+                ));
             }
             keys.insert(key.clone(), (value, line_no));
             last_option = Some((key, indent));
@@ -126,7 +142,10 @@ impl Reader<'_> {
     fn integer(&self, section: &str, key: &str) -> Result<(i64, usize)> {
         let (value, line) = self.string(section, key)?;
         parse_python_int(value).map(|n| (n, line)).ok_or_else(|| {
-            SimError::config(self.location(section, key, Some(line)), format!("expected an integer, found '{value}'"))
+            SimError::config(
+                self.location(section, key, Some(line)),
+                format!("expected an integer, found '{value}'"),
+            )
         })
     }
 
@@ -143,7 +162,10 @@ impl Reader<'_> {
     fn offset(&self, section: &str, key: &str) -> Result<u64> {
         let (value, line) = self.integer(section, key)?;
         u64::try_from(value).map_err(|_| {
-            SimError::config(self.location(section, key, Some(line)), format!("must not be negative, found {value}"))
+            SimError::config(
+                self.location(section, key, Some(line)),
+                format!("must not be negative, found {value}"),
+            )
         })
     }
 
@@ -161,13 +183,21 @@ impl Reader<'_> {
     }
 
     fn unsupported(&self, section: &str, key: &str, line: usize, what: &str) -> SimError {
-        SimError::config(self.location(section, key, Some(line)), format!("{what} is not supported by amed's simulator"))
+        SimError::config(
+            self.location(section, key, Some(line)),
+            format!("{what} is not supported by amed's simulator"),
+        )
     }
 
     fn is_v3(&self) -> bool {
-        ["layout", "sparsity"].iter().any(|s| self.ini.has_section(s))
+        ["layout", "sparsity"]
+            .iter()
+            .any(|s| self.ini.has_section(s))
             || self.ini.get("run_presets", "UseRamulatorTrace").is_some()
-            || self.ini.get("architecture_presets", "ReadRequestBuffer").is_some()
+            || self
+                .ini
+                .get("architecture_presets", "ReadRequestBuffer")
+                .is_some()
     }
 
     fn config(&self) -> Result<HwConfig> {
@@ -189,7 +219,12 @@ impl Reader<'_> {
         if v3 {
             let (ramulator, line) = self.string("run_presets", "UseRamulatorTrace")?;
             if ramulator == "True" {
-                return Err(self.unsupported("run_presets", "UseRamulatorTrace", line, "the Ramulator memory model"));
+                return Err(self.unsupported(
+                    "run_presets",
+                    "UseRamulatorTrace",
+                    line,
+                    "the Ramulator memory model",
+                ));
             }
         }
         let array_rows = self.positive(ARCH, "ArrayHeight")?;
@@ -216,7 +251,12 @@ impl Reader<'_> {
                 let key = format!("{prefix}CustomLayout");
                 let (custom, line) = self.boolean(LAYOUT, &key)?;
                 if custom {
-                    return Err(self.unsupported(LAYOUT, &key, line, &format!("a custom {what} SRAM layout")));
+                    return Err(self.unsupported(
+                        LAYOUT,
+                        &key,
+                        line,
+                        &format!("a custom {what} SRAM layout"),
+                    ));
                 }
             }
             let ifmap = self.positive(LAYOUT, "IfmapSRAMBankBandwidth")?;
@@ -227,7 +267,9 @@ impl Reader<'_> {
                 if bw % banks != 0 {
                     return Err(SimError::config(
                         self.location(LAYOUT, &format!("{prefix}SRAMBankBandwidth"), None),
-                        format!("{bw} words/cycle is not divisible by {prefix}SRAMBankNum = {banks}"),
+                        format!(
+                            "{bw} words/cycle is not divisible by {prefix}SRAMBankNum = {banks}"
+                        ),
                     ));
                 }
             }
@@ -239,12 +281,15 @@ impl Reader<'_> {
         }
         let bandwidth = match interface {
             Interface::User => Some(self.first_bandwidth()?),
-            Interface::Calc if self.ini.get(ARCH, "Bandwidth").is_some() => Some(self.first_bandwidth()?),
+            Interface::Calc if self.ini.get(ARCH, "Bandwidth").is_some() => {
+                Some(self.first_bandwidth()?)
+            }
             Interface::Calc => None,
         };
         // CALC without a Bandwidth: the values SCALE-Sim itself uses in CALC mode.
         let ofmap_bw = bandwidth.unwrap_or(array_cols);
-        let (ifmap_bw, filter_bw) = layout_bw.unwrap_or((bandwidth.unwrap_or(10), bandwidth.unwrap_or(10)));
+        let (ifmap_bw, filter_bw) =
+            layout_bw.unwrap_or((bandwidth.unwrap_or(10), bandwidth.unwrap_or(10)));
         let word_bits = defaults::WORD_BITS;
         let config = HwConfig {
             name: run_name.to_owned(),
@@ -262,7 +307,12 @@ impl Reader<'_> {
             word_bits,
             pe_bits: word_bits,
             bit_fusion: false,
-            energy: HwConfig::default_energy(ifmap_sram_kb, filter_sram_kb, ofmap_sram_kb, word_bits),
+            energy: HwConfig::default_energy(
+                ifmap_sram_kb,
+                filter_sram_kb,
+                ofmap_sram_kb,
+                word_bits,
+            ),
             ifmap_offset,
             filter_offset,
             ofmap_offset,
@@ -278,15 +328,21 @@ impl Reader<'_> {
         let location = || self.location(ARCH, "Bandwidth", Some(line));
         let mut first = None;
         for item in value.trim().split(',') {
-            let n = parse_python_int(item.trim())
-                .ok_or_else(|| SimError::config(location(), format!("expected comma-separated integers, found '{value}'")))?;
+            let n = parse_python_int(item.trim()).ok_or_else(|| {
+                SimError::config(
+                    location(),
+                    format!("expected comma-separated integers, found '{value}'"),
+                )
+            })?;
             first.get_or_insert(n);
         }
         let first = first.unwrap_or_default();
-        u32::try_from(first)
-            .ok()
-            .filter(|&v| v > 0)
-            .ok_or_else(|| SimError::config(location(), format!("must be a positive number of words per cycle, found {first}")))
+        u32::try_from(first).ok().filter(|&v| v > 0).ok_or_else(|| {
+            SimError::config(
+                location(),
+                format!("must be a positive number of words per cycle, found {first}"),
+            )
+        })
     }
 }
 
@@ -299,7 +355,11 @@ fn parse_python_int(text: &str) -> Option<i64> {
         b'+' => (false, &text[1..]),
         _ => (false, text),
     };
-    if digits.is_empty() || digits.starts_with('_') || digits.ends_with('_') || digits.contains("__") {
+    if digits.is_empty()
+        || digits.starts_with('_')
+        || digits.ends_with('_')
+        || digits.contains("__")
+    {
         return None;
     }
     let mut value: i64 = 0;

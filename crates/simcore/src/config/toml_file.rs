@@ -93,11 +93,7 @@ struct Addresses {
 
 pub(super) fn parse(text: &str, file: Option<&Path>) -> Result<HwConfig> {
     let parsed: File = toml::from_str(text).map_err(|e| toml_error(&e, text, file))?;
-    let location = |field: &str| {
-        let mut location = Location::field(field);
-        location.file = file.map(Path::to_path_buf);
-        location
-    };
+    let location = |field: &str| Location::in_optional_file(file).with_field(field);
     let bandwidth = |field: &str, specific: Option<u32>| {
         specific.or(parsed.dram.bandwidth).ok_or_else(|| {
             SimError::config(
@@ -116,7 +112,12 @@ pub(super) fn parse(text: &str, file: Option<&Path>) -> Result<HwConfig> {
     });
     let sram = &parsed.sram;
     let energy = parsed.energy.unwrap_or_else(|| {
-        HwConfig::default_energy(sram.ifmap_kb, sram.filter_kb, sram.ofmap_kb, precision.word_bits)
+        HwConfig::default_energy(
+            sram.ifmap_kb,
+            sram.filter_kb,
+            sram.ofmap_kb,
+            precision.word_bits,
+        )
     });
     let addresses = parsed.addresses.unwrap_or(Addresses {
         ifmap_offset: defaults::IFMAP_OFFSET,
@@ -124,8 +125,10 @@ pub(super) fn parse(text: &str, file: Option<&Path>) -> Result<HwConfig> {
         ofmap_offset: defaults::OFMAP_OFFSET,
     });
     let name = parsed.name.unwrap_or_else(|| {
-        file.and_then(Path::file_stem)
-            .map_or_else(|| "custom".to_owned(), |stem| stem.to_string_lossy().into_owned())
+        file.and_then(Path::file_stem).map_or_else(
+            || "custom".to_owned(),
+            |stem| stem.to_string_lossy().into_owned(),
+        )
     });
     let config = HwConfig {
         name,
@@ -166,7 +169,9 @@ fn toml_error(error: &toml::de::Error, text: &str, file: Option<&Path>) -> SimEr
 
 /// serde names the offending key in backticks: "unknown field `rwos`, expected ...".
 fn quoted_field(message: &str) -> Option<String> {
-    let rest = message.strip_prefix("unknown field `").or_else(|| message.strip_prefix("missing field `"))?;
+    let rest = message
+        .strip_prefix("unknown field `")
+        .or_else(|| message.strip_prefix("missing field `"))?;
     rest.split('`').next().map(str::to_owned)
 }
 
@@ -174,7 +179,11 @@ pub(super) fn render(config: &HwConfig) -> Result<String> {
     let same_bw = config.ifmap_bw == config.filter_bw && config.filter_bw == config.ofmap_bw;
     let file = File {
         name: Some(config.name.clone()),
-        array: Array { rows: config.array_rows, cols: config.array_cols, dataflow: config.dataflow },
+        array: Array {
+            rows: config.array_rows,
+            cols: config.array_cols,
+            dataflow: config.dataflow,
+        },
         sram: Sram {
             ifmap_kb: config.ifmap_sram_kb,
             filter_kb: config.filter_sram_kb,
@@ -187,7 +196,9 @@ pub(super) fn render(config: &HwConfig) -> Result<String> {
             ofmap_bw: (!same_bw).then_some(config.ofmap_bw),
             interface: config.interface,
         },
-        clock: Some(Clock { ghz: config.clock_ghz }),
+        clock: Some(Clock {
+            ghz: config.clock_ghz,
+        }),
         precision: Some(Precision {
             word_bits: config.word_bits,
             pe_bits: Some(config.pe_bits),

@@ -10,11 +10,20 @@ use pyo3::types::PyDict;
 use crate::error::{Location, SimError};
 
 /// Builds `amed.errors.<class_name>(message, file=, line=, field=, **extra)` as a `PyErr`.
-fn amed_error(py: Python<'_>, class_name: &str, message: &str, location: &Location, errno: Option<i32>) -> PyErr {
+fn amed_error(
+    py: Python<'_>,
+    class_name: &str,
+    message: &str,
+    location: &Location,
+    errno: Option<i32>,
+) -> PyErr {
     let build = || -> PyResult<PyErr> {
         let class = py.import("amed.errors")?.getattr(class_name)?;
         let kwargs = PyDict::new(py);
-        kwargs.set_item("file", location.file.as_ref().map(|f| f.display().to_string()))?;
+        kwargs.set_item(
+            "file",
+            location.file.as_ref().map(|f| f.display().to_string()),
+        )?;
         kwargs.set_item("line", location.line)?;
         kwargs.set_item("field", location.field.as_deref())?;
         if let Some(errno) = errno {
@@ -23,7 +32,9 @@ fn amed_error(py: Python<'_>, class_name: &str, message: &str, location: &Locati
         Ok(PyErr::from_value(class.call((message,), Some(&kwargs))?))
     };
     // Without the amed package there is no better class to raise than RuntimeError.
-    build().unwrap_or_else(|e| PyRuntimeError::new_err(format!("{message} (and amed.errors failed: {e})")))
+    build().unwrap_or_else(|e| {
+        PyRuntimeError::new_err(format!("{message} (and amed.errors failed: {e})"))
+    })
 }
 
 /// Converts a `SimError` into the matching `amed.errors` exception.
@@ -32,12 +43,26 @@ pub fn to_py(py: Python<'_>, error: &SimError) -> PyErr {
     match error {
         SimError::Io { path, source } => {
             let location = Location::in_file(path);
-            amed_error(py, "AmedIOError", &message, &location, source.raw_os_error())
+            amed_error(
+                py,
+                "AmedIOError",
+                &message,
+                &location,
+                source.raw_os_error(),
+            )
         }
-        SimError::Config { location, .. } => amed_error(py, "ConfigError", &message, location, None),
-        SimError::Topology { location, .. } => amed_error(py, "TopologyError", &message, location, None),
-        SimError::Allocation { location, .. } => amed_error(py, "AllocationError", &message, location, None),
-        SimError::Sampler { location, .. } => amed_error(py, "SamplerError", &message, location, None),
+        SimError::Config { location, .. } => {
+            amed_error(py, "ConfigError", &message, location, None)
+        }
+        SimError::Topology { location, .. } => {
+            amed_error(py, "TopologyError", &message, location, None)
+        }
+        SimError::Allocation { location, .. } => {
+            amed_error(py, "AllocationError", &message, location, None)
+        }
+        SimError::Sampler { location, .. } => {
+            amed_error(py, "SamplerError", &message, location, None)
+        }
     }
 }
 
@@ -60,7 +85,8 @@ impl<T> IntoPyResult<T> for Result<T, SimError> {
 /// Runs Rust code called from Python so that a panic becomes an `AmedError` instead of
 /// crossing the FFI boundary as PyO3's `PanicException`.
 pub fn guard<T>(py: Python<'_>, f: impl FnOnce() -> PyResult<T>) -> PyResult<T> {
-    catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|payload| Err(internal(py, &panic_message(payload.as_ref()))))
+    catch_unwind(AssertUnwindSafe(f))
+        .unwrap_or_else(|payload| Err(internal(py, &panic_message(payload.as_ref()))))
 }
 
 /// The panic's message, for the error text.

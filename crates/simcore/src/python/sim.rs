@@ -40,24 +40,44 @@ fn bad_argument(input: Input, field: &str, message: String) -> SimError {
 /// A Python int in `0..=max`, or a typed error naming the argument.
 fn int_arg(value: &Bound<'_, PyAny>, field: &str, max: u64, input: Input) -> Result<u64, SimError> {
     if !value.is_instance_of::<PyInt>() {
-        let type_name = value.get_type().name().map_or_else(|_| "?".to_owned(), |n| n.to_string());
-        return Err(bad_argument(input, field, format!("expected an integer, found {type_name}")));
+        let type_name = value
+            .get_type()
+            .name()
+            .map_or_else(|_| "?".to_owned(), |n| n.to_string());
+        return Err(bad_argument(
+            input,
+            field,
+            format!("expected an integer, found {type_name}"),
+        ));
     }
     match value.extract::<i64>() {
         Ok(v) if v >= 0 && v.unsigned_abs() <= max => Ok(v.unsigned_abs()),
-        Ok(v) if v < 0 => Err(bad_argument(input, field, format!("must not be negative, found {v}"))),
-        _ => Err(bad_argument(input, field, format!("{value} is larger than the limit of {max}"))),
+        Ok(v) if v < 0 => Err(bad_argument(
+            input,
+            field,
+            format!("must not be negative, found {v}"),
+        )),
+        _ => Err(bad_argument(
+            input,
+            field,
+            format!("{value} is larger than the limit of {max}"),
+        )),
     }
 }
 
 fn float_arg(value: &Bound<'_, PyAny>, field: &str) -> Result<f64, SimError> {
-    value
-        .extract::<f64>()
-        .map_err(|_| SimError::config(Location::field(field), format!("expected a number, found {value}")))
+    value.extract::<f64>().map_err(|_| {
+        SimError::config(
+            Location::field(field),
+            format!("expected a number, found {value}"),
+        )
+    })
 }
 
 fn str_arg(value: &Bound<'_, PyAny>, field: &str, input: Input) -> Result<String, SimError> {
-    value.extract::<String>().map_err(|_| bad_argument(input, field, format!("expected a string, found {value}")))
+    value
+        .extract::<String>()
+        .map_err(|_| bad_argument(input, field, format!("expected a string, found {value}")))
 }
 
 // ------------------------------------------------------------------------------------------
@@ -82,45 +102,78 @@ impl PyHwConfig {
         per_operand_bw: [Option<&Bound<'_, PyAny>>; 3],
         interface: &Bound<'_, PyAny>,
         clock_ghz: &Bound<'_, PyAny>,
-        precision: (&Bound<'_, PyAny>, Option<&Bound<'_, PyAny>>, &Bound<'_, PyAny>),
+        precision: (
+            &Bound<'_, PyAny>,
+            Option<&Bound<'_, PyAny>>,
+            &Bound<'_, PyAny>,
+        ),
         energy: Option<&Bound<'_, PyAny>>,
         offsets: [&Bound<'_, PyAny>; 3],
     ) -> Result<HwConfig, SimError> {
-        let u32_arg = |v: &Bound<'_, PyAny>, field: &str| int_arg(v, field, u64::from(u32::MAX), Input::Config).map(|n| n as u32);
+        let u32_arg = |v: &Bound<'_, PyAny>, field: &str| {
+            int_arg(v, field, u64::from(u32::MAX), Input::Config).map(|n| n as u32)
+        };
         let dataflow_text = str_arg(dataflow, "dataflow", Input::Config)?;
         let dataflow = Dataflow::parse(&dataflow_text).ok_or_else(|| {
-            SimError::config(Location::field("dataflow"), format!("unknown dataflow '{dataflow_text}': expected os, ws or is"))
+            SimError::config(
+                Location::field("dataflow"),
+                format!("unknown dataflow '{dataflow_text}': expected os, ws or is"),
+            )
         })?;
         let interface_text = str_arg(interface, "interface", Input::Config)?;
         let interface = Interface::parse(&interface_text).ok_or_else(|| {
-            SimError::config(Location::field("interface"), format!("expected 'user' or 'calc', found '{interface_text}'"))
+            SimError::config(
+                Location::field("interface"),
+                format!("expected 'user' or 'calc', found '{interface_text}'"),
+            )
         })?;
         let shorthand = bandwidth.map(|b| u32_arg(b, "bandwidth")).transpose()?;
         let mut bws = [0u32; 3];
-        for ((slot, given), field) in bws.iter_mut().zip(per_operand_bw).zip(["ifmap_bw", "filter_bw", "ofmap_bw"]) {
+        for ((slot, given), field) in
+            bws.iter_mut()
+                .zip(per_operand_bw)
+                .zip(["ifmap_bw", "filter_bw", "ofmap_bw"])
+        {
             *slot = match given {
                 Some(v) => u32_arg(v, field)?,
                 None => shorthand.ok_or_else(|| {
-                    SimError::config(Location::field(field), format!("missing: pass bandwidth= (all operands) or {field}="))
+                    SimError::config(
+                        Location::field(field),
+                        format!("missing: pass bandwidth= (all operands) or {field}="),
+                    )
                 })?,
             };
         }
         let mut kbs = [0u32; 3];
-        for ((slot, value), field) in kbs.iter_mut().zip(sram_kb).zip(["ifmap_sram_kb", "filter_sram_kb", "ofmap_sram_kb"]) {
+        for ((slot, value), field) in
+            kbs.iter_mut()
+                .zip(sram_kb)
+                .zip(["ifmap_sram_kb", "filter_sram_kb", "ofmap_sram_kb"])
+        {
             *slot = u32_arg(value, field)?;
         }
         let (word_bits, pe_bits, bit_fusion) = precision;
         let word_bits = u32_arg(word_bits, "word_bits")?;
-        let pe_bits = pe_bits.map(|p| u32_arg(p, "pe_bits")).transpose()?.unwrap_or(word_bits);
-        let bit_fusion = bit_fusion
-            .extract::<bool>()
-            .map_err(|_| SimError::config(Location::field("bit_fusion"), format!("expected True or False, found {bit_fusion}")))?;
+        let pe_bits = pe_bits
+            .map(|p| u32_arg(p, "pe_bits"))
+            .transpose()?
+            .unwrap_or(word_bits);
+        let bit_fusion = bit_fusion.extract::<bool>().map_err(|_| {
+            SimError::config(
+                Location::field("bit_fusion"),
+                format!("expected True or False, found {bit_fusion}"),
+            )
+        })?;
         let energy = match energy {
             None => HwConfig::default_energy(kbs[0], kbs[1], kbs[2], word_bits),
             Some(table) => energy_from(table)?,
         };
         let mut offs = [0u64; 3];
-        for ((slot, value), field) in offs.iter_mut().zip(offsets).zip(["ifmap_offset", "filter_offset", "ofmap_offset"]) {
+        for ((slot, value), field) in
+            offs.iter_mut()
+                .zip(offsets)
+                .zip(["ifmap_offset", "filter_offset", "ofmap_offset"])
+        {
             *slot = int_arg(value, field, u64::from(u32::MAX), Input::Config)?;
         }
         let config = HwConfig {
@@ -156,9 +209,12 @@ fn or<'py>(value: Option<&Bound<'py, PyAny>>, default: Bound<'py, PyAny>) -> Bou
 
 /// An energy table from a dict with exactly the four `*_pj` keys.
 fn energy_from(table: &Bound<'_, PyAny>) -> Result<EnergyTable, SimError> {
-    let dict = table
-        .cast::<PyDict>()
-        .map_err(|_| SimError::config(Location::field("energy"), "expected a dict of the four *_pj energies".to_owned()))?;
+    let dict = table.cast::<PyDict>().map_err(|_| {
+        SimError::config(
+            Location::field("energy"),
+            "expected a dict of the four *_pj energies".to_owned(),
+        )
+    })?;
     let keys = ["mac_pj", "sram_read_pj", "sram_write_pj", "dram_access_pj"];
     for key in dict.keys() {
         let key = key.to_string();
@@ -172,10 +228,19 @@ fn energy_from(table: &Bound<'_, PyAny>) -> Result<EnergyTable, SimError> {
     let mut values = [0.0; 4];
     for (slot, key) in values.iter_mut().zip(keys) {
         let field = format!("energy.{key}");
-        let item = dict.get_item(key).ok().flatten().ok_or_else(|| SimError::config(Location::field(&field), "missing"))?;
+        let item = dict
+            .get_item(key)
+            .ok()
+            .flatten()
+            .ok_or_else(|| SimError::config(Location::field(&field), "missing"))?;
         *slot = float_arg(&item, &field)?;
     }
-    Ok(EnergyTable { mac_pj: values[0], sram_read_pj: values[1], sram_write_pj: values[2], dram_access_pj: values[3] })
+    Ok(EnergyTable {
+        mac_pj: values[0],
+        sram_read_pj: values[1],
+        sram_write_pj: values[2],
+        dram_access_pj: values[3],
+    })
 }
 
 #[pymethods]
@@ -247,26 +312,42 @@ impl PyHwConfig {
     /// Load a `.toml` (amed schema) or `.cfg` (SCALE-Sim v2/v3) file.
     #[staticmethod]
     fn from_file(py: Python<'_>, path: PathBuf) -> PyResult<Self> {
-        guard(py, || Ok(Self { inner: HwConfig::from_file(&path).into_py_result(py)? }))
+        guard(py, || {
+            Ok(Self {
+                inner: HwConfig::from_file(&path).into_py_result(py)?,
+            })
+        })
     }
 
     /// Load a shipped config (`amed hw` lists them) by name, e.g. "scalesim".
     #[staticmethod]
     fn from_name(py: Python<'_>, name: &Bound<'_, PyAny>) -> PyResult<Self> {
-        let path: PathBuf = py.import("amed.hw")?.getattr("config_path")?.call1((name,))?.extract()?;
+        let path: PathBuf = py
+            .import("amed.hw")?
+            .getattr("config_path")?
+            .call1((name,))?
+            .extract()?;
         Self::from_file(py, path)
     }
 
     /// Parse TOML text in the amed schema.
     #[staticmethod]
     fn from_toml(py: Python<'_>, text: &str) -> PyResult<Self> {
-        guard(py, || Ok(Self { inner: HwConfig::from_toml_str(text, None).into_py_result(py)? }))
+        guard(py, || {
+            Ok(Self {
+                inner: HwConfig::from_toml_str(text, None).into_py_result(py)?,
+            })
+        })
     }
 
     /// Parse the text of a SCALE-Sim `.cfg` file.
     #[staticmethod]
     fn from_cfg(py: Python<'_>, text: &str) -> PyResult<Self> {
-        guard(py, || Ok(Self { inner: HwConfig::from_scalesim_cfg_str(text, None).into_py_result(py)? }))
+        guard(py, || {
+            Ok(Self {
+                inner: HwConfig::from_scalesim_cfg_str(text, None).into_py_result(py)?,
+            })
+        })
     }
 
     /// The config as TOML text in the amed schema.
@@ -435,7 +516,10 @@ fn conv_shape(
         channels: dim(channels, "channels")?,
         num_filters: dim(num_filters, "num_filters")?,
         stride_h,
-        stride_w: stride_w.map(|s| dim(s, "stride_w")).transpose()?.unwrap_or(stride_h),
+        stride_w: stride_w
+            .map(|s| dim(s, "stride_w"))
+            .transpose()?
+            .unwrap_or(stride_h),
     })
 }
 
@@ -454,7 +538,9 @@ fn make_layer(
             let [h, w, r, s, c, k, stride] = dims;
             make(name, conv_shape(h, w, r, s, c, k, stride, stride_w)?)
         };
-        Ok(PyLayer { inner: build().into_py_result(py)? })
+        Ok(PyLayer {
+            inner: build().into_py_result(py)?,
+        })
     })
 }
 
@@ -478,7 +564,15 @@ impl PyLayer {
     ) -> PyResult<Self> {
         let one = PyInt::new(py, 1).into_any();
         let stride_h = stride_h.unwrap_or(&one);
-        let dims = [ifmap_h, ifmap_w, filter_h, filter_w, channels, num_filters, stride_h];
+        let dims = [
+            ifmap_h,
+            ifmap_w,
+            filter_h,
+            filter_w,
+            channels,
+            num_filters,
+            stride_h,
+        ];
         make_layer(py, name, dims, stride_w, Layer::conv)
     }
 
@@ -500,7 +594,15 @@ impl PyLayer {
     ) -> PyResult<Self> {
         let one = PyInt::new(py, 1).into_any();
         let stride_h = stride_h.unwrap_or(&one);
-        let dims = [ifmap_h, ifmap_w, filter_h, filter_w, channels, num_filters, stride_h];
+        let dims = [
+            ifmap_h,
+            ifmap_w,
+            filter_h,
+            filter_w,
+            channels,
+            num_filters,
+            stride_h,
+        ];
         make_layer(py, name, dims, stride_w, Layer::depthwise)
     }
 
@@ -523,9 +625,21 @@ impl PyLayer {
     ) -> PyResult<Self> {
         let one = PyInt::new(py, 1).into_any();
         let stride_h = stride_h.unwrap_or(&one);
-        let dims = [ifmap_h, ifmap_w, filter_h, filter_w, channels, num_filters, stride_h];
-        let groups = guard(py, || int_arg(groups, "groups", u64::MAX, Input::Topology).into_py_result(py))?;
-        make_layer(py, name, dims, stride_w, |name, shape| Layer::grouped(name, shape, groups))
+        let dims = [
+            ifmap_h,
+            ifmap_w,
+            filter_h,
+            filter_w,
+            channels,
+            num_filters,
+            stride_h,
+        ];
+        let groups = guard(py, || {
+            int_arg(groups, "groups", u64::MAX, Input::Topology).into_py_result(py)
+        })?;
+        make_layer(py, name, dims, stride_w, |name, shape| {
+            Layer::grouped(name, shape, groups)
+        })
     }
 
     /// A matrix multiply: ifmap M x K times filter K x N.
@@ -539,10 +653,19 @@ impl PyLayer {
     ) -> PyResult<Self> {
         guard(py, || {
             let build = || {
-                let dim = |v: &Bound<'_, PyAny>, field: &str| int_arg(v, field, u64::MAX, Input::Topology);
-                Layer::gemm(str_arg(name, "name", Input::Topology)?, dim(m, "m")?, dim(n, "n")?, dim(k, "k")?)
+                let dim = |v: &Bound<'_, PyAny>, field: &str| {
+                    int_arg(v, field, u64::MAX, Input::Topology)
+                };
+                Layer::gemm(
+                    str_arg(name, "name", Input::Topology)?,
+                    dim(m, "m")?,
+                    dim(n, "n")?,
+                    dim(k, "k")?,
+                )
             };
-            Ok(Self { inner: build().into_py_result(py)? })
+            Ok(Self {
+                inner: build().into_py_result(py)?,
+            })
         })
     }
 
@@ -655,7 +778,9 @@ impl PyLayer {
     fn __repr__(&self) -> String {
         let s = self.inner.shape();
         match self.inner.kind {
-            LayerKind::Gemm { m, n, k } => format!("Layer.gemm({:?}, m={m}, n={n}, k={k})", self.inner.name),
+            LayerKind::Gemm { m, n, k } => {
+                format!("Layer.gemm({:?}, m={m}, n={n}, k={k})", self.inner.name)
+            }
             _ => format!(
                 "Layer.{}({:?}, {}x{}x{}, filter {}x{}, {} filters, stride {}x{}{})",
                 self.kind(),
@@ -691,24 +816,37 @@ pub struct PyTopology {
 impl PyTopology {
     #[new]
     fn new(py: Python<'_>, name: &Bound<'_, PyAny>, layers: &Bound<'_, PyAny>) -> PyResult<Self> {
-        let name = guard(py, || str_arg(name, "name", Input::Topology).into_py_result(py))?;
+        let name = guard(py, || {
+            str_arg(name, "name", Input::Topology).into_py_result(py)
+        })?;
         let mut items = Vec::new();
         for (index, item) in layers.try_iter()?.enumerate() {
             let item = item?;
             let layer = item.cast::<PyLayer>().map_err(|_| {
                 let message = format!("expected a Layer, found {item}");
-                super::errors::to_py(py, &SimError::topology(Location::field(format!("layers[{index}]")), message))
+                super::errors::to_py(
+                    py,
+                    &SimError::topology(Location::field(format!("layers[{index}]")), message),
+                )
             })?;
             items.push(layer.get().inner.clone());
         }
-        guard(py, || Ok(Self { inner: Topology::new(name, items).into_py_result(py)? }))
+        guard(py, || {
+            Ok(Self {
+                inner: Topology::new(name, items).into_py_result(py)?,
+            })
+        })
     }
 
     /// Read a SCALE-Sim topology CSV (`gemm=True` for the `name, M, N, K,` form).
     #[staticmethod]
     #[pyo3(signature = (path, gemm=false))]
     fn from_csv(py: Python<'_>, path: PathBuf, gemm: bool) -> PyResult<Self> {
-        guard(py, || Ok(Self { inner: Topology::from_csv(&path, gemm).into_py_result(py)? }))
+        guard(py, || {
+            Ok(Self {
+                inner: Topology::from_csv(&path, gemm).into_py_result(py)?,
+            })
+        })
     }
 
     /// Parse CSV text as `from_csv` would read it from a file.
@@ -738,7 +876,11 @@ impl PyTopology {
     }
     #[getter]
     fn layers(&self) -> Vec<PyLayer> {
-        self.inner.layers.iter().map(|l| PyLayer { inner: l.clone() }).collect()
+        self.inner
+            .layers
+            .iter()
+            .map(|l| PyLayer { inner: l.clone() })
+            .collect()
     }
     #[getter]
     fn names(&self) -> Vec<String> {
@@ -762,13 +904,21 @@ impl PyTopology {
         let len = self.inner.layers.len() as isize;
         let i = if index < 0 { index + len } else { index };
         if !(0..len).contains(&i) {
-            return Err(pyo3::exceptions::PyIndexError::new_err(format!("layer index {index} out of range")));
+            return Err(pyo3::exceptions::PyIndexError::new_err(format!(
+                "layer index {index} out of range"
+            )));
         }
-        Ok(PyLayer { inner: self.inner.layers[i as usize].clone() })
+        Ok(PyLayer {
+            inner: self.inner.layers[i as usize].clone(),
+        })
     }
 
     fn __repr__(&self) -> String {
-        format!("Topology({:?}, {} layers)", self.inner.name, self.inner.layers.len())
+        format!(
+            "Topology({:?}, {} layers)",
+            self.inner.name,
+            self.inner.layers.len()
+        )
     }
 }
 
@@ -787,7 +937,10 @@ pub struct PyLayerRecord {
 fn record_fields(r: &LayerReport) -> Vec<(&'static str, Option<f64>)> {
     let count = |a: &Access| Some(a.count as f64);
     vec![
-        ("total_cycles_incl_prefetch", r.total_cycles_incl_prefetch.map(|v| v as f64)),
+        (
+            "total_cycles_incl_prefetch",
+            r.total_cycles_incl_prefetch.map(|v| v as f64),
+        ),
         ("total_cycles", Some(r.total_cycles as f64)),
         ("stall_cycles", Some(r.stall_cycles as f64)),
         ("overall_util", Some(r.overall_util)),
@@ -1011,7 +1164,11 @@ impl PyReport {
     }
     #[getter]
     fn layers(&self) -> Vec<PyLayerRecord> {
-        self.inner.layers.iter().map(|l| PyLayerRecord { inner: l.clone() }).collect()
+        self.inner
+            .layers
+            .iter()
+            .map(|l| PyLayerRecord { inner: l.clone() })
+            .collect()
     }
     /// Sum of the layers' Total Cycles (layers run one after another).
     #[getter]
@@ -1052,7 +1209,9 @@ impl PyReport {
     /// Write COMPUTE_REPORT.csv, BANDWIDTH_REPORT.csv and DETAILED_ACCESS_REPORT.csv into
     /// `dir` (created if missing), in the compat mode's SCALE-Sim format.
     fn to_csv(&self, py: Python<'_>, dir: PathBuf) -> PyResult<()> {
-        guard(py, || crate::report::write_scalesim_csvs(&dir, &self.inner).into_py_result(py))
+        guard(py, || {
+            crate::report::write_scalesim_csvs(&dir, &self.inner).into_py_result(py)
+        })
     }
 
     /// `{"topology", "hw", "compat", "totals", "layers": [record dicts]}`.
@@ -1062,7 +1221,11 @@ impl PyReport {
         dict.set_item("hw", self.hw())?;
         dict.set_item("compat", self.compat())?;
         dict.set_item("totals", self.totals(py)?)?;
-        let layers = self.layers().iter().map(|l| l.to_dict(py)).collect::<PyResult<Vec<_>>>()?;
+        let layers = self
+            .layers()
+            .iter()
+            .map(|l| l.to_dict(py))
+            .collect::<PyResult<Vec<_>>>()?;
         dict.set_item("layers", layers)?;
         Ok(dict)
     }
@@ -1075,9 +1238,13 @@ impl PyReport {
         let len = self.inner.layers.len() as isize;
         let i = if index < 0 { index + len } else { index };
         if !(0..len).contains(&i) {
-            return Err(pyo3::exceptions::PyIndexError::new_err(format!("layer index {index} out of range")));
+            return Err(pyo3::exceptions::PyIndexError::new_err(format!(
+                "layer index {index} out of range"
+            )));
         }
-        Ok(PyLayerRecord { inner: self.inner.layers[i as usize].clone() })
+        Ok(PyLayerRecord {
+            inner: self.inner.layers[i as usize].clone(),
+        })
     }
 
     fn __repr__(&self) -> String {
@@ -1101,29 +1268,41 @@ fn compat_name(compat: CompatMode) -> &'static str {
 }
 
 fn parse_compat(text: &str) -> Result<CompatMode, SimError> {
-    [CompatMode::ScalesimV3, CompatMode::ScalesimV2, CompatMode::Fixed]
-        .into_iter()
-        .find(|mode| compat_name(*mode) == text)
-        .ok_or_else(|| {
-            SimError::config(
-                Location::field("compat"),
-                format!("unknown compat mode '{text}': expected scalesim-v3, scalesim-v2 or fixed"),
-            )
-        })
+    [
+        CompatMode::ScalesimV3,
+        CompatMode::ScalesimV2,
+        CompatMode::Fixed,
+    ]
+    .into_iter()
+    .find(|mode| compat_name(*mode) == text)
+    .ok_or_else(|| {
+        SimError::config(
+            Location::field("compat"),
+            format!("unknown compat mode '{text}': expected scalesim-v3, scalesim-v2 or fixed"),
+        )
+    })
 }
 
 /// Simulate every layer of `topology` on `hw` at native precision. The GIL is released while
 /// the simulator runs, so threads may call this concurrently.
 #[pyfunction]
 #[pyo3(signature = (topology, hw, compat="scalesim-v3"))]
-fn simulate(py: Python<'_>, topology: &PyTopology, hw: &PyHwConfig, compat: &str) -> PyResult<PyReport> {
+fn simulate(
+    py: Python<'_>,
+    topology: &PyTopology,
+    hw: &PyHwConfig,
+    compat: &str,
+) -> PyResult<PyReport> {
     let compat = parse_compat(compat).into_py_result(py)?;
     let (topology, hw) = (&topology.inner, &hw.inner);
     let outcome = py.detach(|| {
-        std::panic::catch_unwind(|| engine::simulate(topology, hw, compat)).map_err(|p| super::errors::panic_message(p.as_ref()))
+        std::panic::catch_unwind(|| engine::simulate(topology, hw, compat))
+            .map_err(|p| super::errors::panic_message(p.as_ref()))
     });
     match outcome {
-        Ok(result) => Ok(PyReport { inner: result.into_py_result(py)? }),
+        Ok(result) => Ok(PyReport {
+            inner: result.into_py_result(py)?,
+        }),
         Err(message) => Err(super::errors::internal(py, &message)),
     }
 }

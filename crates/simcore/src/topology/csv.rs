@@ -28,7 +28,15 @@ const CONV_V2_HEADER: &str =
 const GROUPED_HEADER: &str = "Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, Num Filter, Stride Height, Stride Width, Groups,";
 const GEMM_HEADER: &str = "Layer Name, M, N, K,";
 
-const CONV_FIELDS: [&str; 7] = ["ifmap_h", "ifmap_w", "filter_h", "filter_w", "channels", "num_filters", "stride_h"];
+const CONV_FIELDS: [&str; 7] = [
+    "ifmap_h",
+    "ifmap_w",
+    "filter_h",
+    "filter_w",
+    "channels",
+    "num_filters",
+    "stride_h",
+];
 
 /// One data row being read: its fields (the trailing one already dropped) and where it is.
 struct Row<'a> {
@@ -47,7 +55,10 @@ impl Row<'_> {
         let text = self.fields[index].trim();
         match text.parse::<i64>() {
             Ok(value) if value > 0 => Ok(value.unsigned_abs()),
-            Ok(value) => Err(self.error(Some(field), format!("must be a positive integer, found {value}"))),
+            Ok(value) => Err(self.error(
+                Some(field),
+                format!("must be a positive integer, found {value}"),
+            )),
             Err(_) => Err(self.error(Some(field), format!("expected an integer, found '{text}'"))),
         }
     }
@@ -74,8 +85,7 @@ pub(super) fn parse(text: &str, file: Option<&Path>, gemm: bool) -> Result<Vec<L
         if line.is_empty() {
             continue;
         }
-        let mut location = Location::default().at_line(index + 1);
-        location.file = file.map(Path::to_path_buf);
+        let location = Location::in_optional_file(file).at_line(index + 1);
         let mut fields: Vec<&str> = line.split(',').collect();
         fields.pop();
         let row = Row { fields, location };
@@ -86,9 +96,11 @@ pub(super) fn parse(text: &str, file: Option<&Path>, gemm: bool) -> Result<Vec<L
         }
     }
     if layers.is_empty() {
-        let mut location = Location::default();
-        location.file = file.map(Path::to_path_buf);
-        return Err(SimError::topology(location, "no layers: every line after the header is blank"));
+        let message = "no layers: every line after the header is blank";
+        return Err(SimError::topology(
+            Location::in_optional_file(file),
+            message,
+        ));
     }
     Ok(layers)
 }
@@ -109,12 +121,21 @@ fn gemm_row(row: &Row) -> Result<Layer> {
         4 => {}
         5 => row.dense_sparsity(4)?,
         n if n < 4 => return Err(too_short(row, 4, "name, M, N, K")),
-        n => return Err(row.error(None, format!("expected 4 fields (name, M, N, K) and an optional sparsity, found {n}"))),
+        n => {
+            return Err(row.error(
+                None,
+                format!("expected 4 fields (name, M, N, K) and an optional sparsity, found {n}"),
+            ))
+        }
     }
     let name = row.fields[0].trim().to_owned();
     let layer = Layer {
         name,
-        kind: LayerKind::Gemm { m: row.integer(1, "m")?, n: row.integer(2, "n")?, k: row.integer(3, "k")? },
+        kind: LayerKind::Gemm {
+            m: row.integer(1, "m")?,
+            n: row.integer(2, "n")?,
+            k: row.integer(3, "k")?,
+        },
     };
     layer.validate(&row.location)?;
     Ok(layer)
@@ -133,7 +154,16 @@ fn conv_row(row: &Row, layers: &mut Vec<Layer>) -> Result<()> {
         *slot = row.integer(offset + 1, field)?;
     }
     let [ifmap_h, ifmap_w, filter_h, filter_w, channels, num_filters, stride_h] = values;
-    let mut shape = ConvShape { ifmap_h, ifmap_w, filter_h, filter_w, channels, num_filters, stride_h, stride_w: stride_h };
+    let mut shape = ConvShape {
+        ifmap_h,
+        ifmap_w,
+        filter_h,
+        filter_w,
+        channels,
+        num_filters,
+        stride_h,
+        stride_w: stride_h,
+    };
     let name = row.fields[0].trim();
     if count >= 9 {
         if count == 9 && row.fields[8].contains(':') {
@@ -147,22 +177,40 @@ fn conv_row(row: &Row, layers: &mut Vec<Layer>) -> Result<()> {
         let kind = match groups {
             1 => LayerKind::Conv(shape),
             g if g == shape.channels => LayerKind::Depthwise(shape),
-            g => LayerKind::Grouped { conv: shape, groups: g },
+            g => LayerKind::Grouped {
+                conv: shape,
+                groups: g,
+            },
         };
-        let layer = Layer { name: name.to_owned(), kind };
+        let layer = Layer {
+            name: name.to_owned(),
+            kind,
+        };
         layer.validate(&row.location)?;
         layers.push(layer);
         return Ok(());
     }
     if name.contains("DP") {
         // SCALE-Sim's depthwise expansion: one single-channel layer per input channel.
-        let single = ConvShape { channels: 1, ..shape };
-        let first = Layer { name: format!("{name}Channel_0"), kind: LayerKind::Conv(single) };
+        let single = ConvShape {
+            channels: 1,
+            ..shape
+        };
+        let first = Layer {
+            name: format!("{name}Channel_0"),
+            kind: LayerKind::Conv(single),
+        };
         first.validate(&row.location)?;
-        layers.extend((0..shape.channels).map(|i| Layer { name: format!("{name}Channel_{i}"), kind: first.kind }));
+        layers.extend((0..shape.channels).map(|i| Layer {
+            name: format!("{name}Channel_{i}"),
+            kind: first.kind,
+        }));
         return Ok(());
     }
-    let layer = Layer { name: name.to_owned(), kind: LayerKind::Conv(shape) };
+    let layer = Layer {
+        name: name.to_owned(),
+        kind: LayerKind::Conv(shape),
+    };
     layer.validate(&row.location)?;
     layers.push(layer);
     Ok(())
@@ -182,7 +230,11 @@ pub(super) fn render(layers: &[Layer]) -> Result<String> {
         }
     }
     let mut out = String::new();
-    if !layers.is_empty() && layers.iter().all(|l| matches!(l.kind, LayerKind::Gemm { .. })) {
+    if !layers.is_empty()
+        && layers
+            .iter()
+            .all(|l| matches!(l.kind, LayerKind::Gemm { .. }))
+    {
         out.push_str(GEMM_HEADER);
         out.push('\n');
         for layer in layers {
@@ -192,8 +244,12 @@ pub(super) fn render(layers: &[Layer]) -> Result<String> {
         }
         return Ok(out);
     }
-    let grouped = layers.iter().any(|l| matches!(l.kind, LayerKind::Depthwise(_) | LayerKind::Grouped { .. }));
-    let rectangular = layers.iter().any(|l| l.shape().stride_h != l.shape().stride_w);
+    let grouped = layers
+        .iter()
+        .any(|l| matches!(l.kind, LayerKind::Depthwise(_) | LayerKind::Grouped { .. }));
+    let rectangular = layers
+        .iter()
+        .any(|l| l.shape().stride_h != l.shape().stride_w);
     out.push_str(match (grouped, rectangular) {
         (true, _) => GROUPED_HEADER,
         (false, true) => CONV_V2_HEADER,
@@ -204,7 +260,14 @@ pub(super) fn render(layers: &[Layer]) -> Result<String> {
         let s = layer.shape();
         out.push_str(&format!(
             "{}, {}, {}, {}, {}, {}, {}, {},",
-            layer.name, s.ifmap_h, s.ifmap_w, s.filter_h, s.filter_w, s.channels, s.num_filters, s.stride_h
+            layer.name,
+            s.ifmap_h,
+            s.ifmap_w,
+            s.filter_h,
+            s.filter_w,
+            s.channels,
+            s.num_filters,
+            s.stride_h
         ));
         if grouped || rectangular {
             out.push_str(&format!(" {},", s.stride_w));

@@ -28,6 +28,17 @@ fn bits_arg(values: &[i128], field: &str) -> Result<Vec<u32>, SimError> {
 }
 
 /// The AMED Metropolis–Hastings bit-allocation sampler (score matrix, EMA update, layerwise MH).
+///
+/// Allocations are bitwidths per layer. The AMED loop (Algorithm 2)::
+///
+///     sampler = Sampler(num_layers, seed=0)        # the chain starts at uniform 8 bit
+///     bits = sampler.current
+///     for _ in range(rounds):
+///         ev = objective.evaluate(...)             # fine-tune and measure `bits`
+///         sampler.update(bits, ev.value, ev.feasible)
+///         bits = sampler.propose()
+///
+/// `state_json()` / `Sampler.from_state_json()` checkpoint and resume the exact sequence.
 #[pyclass(name = "Sampler", module = "amed._simcore")]
 pub struct PySampler {
     inner: Sampler,

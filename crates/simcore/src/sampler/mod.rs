@@ -27,7 +27,9 @@
 //!
 //! # Determinism
 //! All randomness comes from one ChaCha8 stream seeded by `seed`; the state JSON stores the stream
-//! position, so a restored sampler continues the exact sequence of the original.
+//! position, so a restored sampler continues the exact sequence of the original. The stream is
+//! portable; the softmax uses the platform's `exp`, so sequences are bit-identical on one platform
+//! and may differ elsewhere only where an acceptance lands within an ulp of its threshold.
 
 mod config;
 mod coupling;

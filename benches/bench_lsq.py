@@ -1,0 +1,58 @@
+"""One training step of ResNet-20 (32x32, batch 64, CPU): FP32 vs LSQ QAT vs torch.ao FakeQuantize.
+
+All three run the same SGD step on the same batch. The torch.ao peer uses the same fake-quantized
+layers as LSQ with each quantizer replaced by torch.ao.quantization.FakeQuantize (moving-average
+min/max observer, per tensor: quint8 activations, symmetric qint8 weights), so the difference
+between the two QAT rows is the quantizer alone.
+
+    python -m pytest benches/bench_lsq.py --benchmark-columns=min,median,mean,stddev,rounds
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+from torch.ao.quantization import FakeQuantize, MovingAverageMinMaxObserver
+
+from amed.models import build_model
+from amed.quant import QuantConfig, quantize_model, quantized_layers
+
+BATCH = 64
+
+
+def _model(kind: str) -> nn.Module:
+    torch.manual_seed(0)
+    model = build_model("resnet20", num_classes=10, image_size=32)
+    if kind == "fp32":
+        return model
+    quantize_model(model, config=QuantConfig(weight_bits=4, act_bits=4, edge_bits=None))
+    if kind == "torch.ao":
+        for layer in quantized_layers(model).values():
+            layer.act_quantizer = FakeQuantize(
+                observer=MovingAverageMinMaxObserver, quant_min=0, quant_max=255, dtype=torch.quint8
+            )
+            layer.weight_quantizer = FakeQuantize(
+                observer=MovingAverageMinMaxObserver,
+                quant_min=-128,
+                quant_max=127,
+                dtype=torch.qint8,
+                qscheme=torch.per_tensor_symmetric,
+            )
+    return model
+
+
+@pytest.mark.parametrize("kind", ["fp32", "lsq", "torch.ao"])
+def test_train_step(benchmark, kind):
+    model = _model(kind).train()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    images = torch.randn(BATCH, 3, 32, 32, generator=torch.Generator().manual_seed(1))
+    labels = torch.randint(0, 10, (BATCH,), generator=torch.Generator().manual_seed(2))
+
+    def step() -> None:
+        optimizer.zero_grad(set_to_none=True)
+        nn.functional.cross_entropy(model(images), labels).backward()
+        optimizer.step()
+
+    step()  # initialises the activation steps / observers outside the timed rounds
+    benchmark.pedantic(step, rounds=30, warmup_rounds=3)

@@ -17,7 +17,12 @@ fn bad(field: &str, message: String) -> SimError {
 
 /// A non-negative Python int that fits `u64`, or a `SamplerError` naming the argument.
 fn count_arg(value: i128, field: &str) -> Result<u64, SimError> {
-    u64::try_from(value).map_err(|_| bad(field, format!("must be a non-negative integer, got {value}")))
+    u64::try_from(value).map_err(|_| {
+        bad(
+            field,
+            format!("must be a non-negative integer, got {value}"),
+        )
+    })
 }
 
 fn bits_arg(values: &[i128], field: &str) -> Result<Vec<u32>, SimError> {
@@ -85,21 +90,31 @@ impl PySampler {
                     ema,
                     seed: count_arg(seed, "seed")?,
                     score_init,
-                    initial: initial.as_deref().map(|b| bits_arg(b, "initial")).transpose()?,
-                    infeasible: infeasible_penalty
-                        .map_or(InfeasiblePolicy::Mask, |value| InfeasiblePolicy::Penalty { value }),
+                    initial: initial
+                        .as_deref()
+                        .map(|b| bits_arg(b, "initial"))
+                        .transpose()?,
+                    infeasible: infeasible_penalty.map_or(InfeasiblePolicy::Mask, |value| {
+                        InfeasiblePolicy::Penalty { value }
+                    }),
                     coupling,
                 };
                 Sampler::new(config)
             };
-            Ok(Self { inner: build().into_py_result(py)? })
+            Ok(Self {
+                inner: build().into_py_result(py)?,
+            })
         })
     }
 
     /// Restores a sampler saved with `state_json()`; it continues the same sequence.
     #[staticmethod]
     fn from_state_json(py: Python<'_>, text: &str) -> PyResult<Self> {
-        guard(py, || Ok(Self { inner: Sampler::from_state_json(text).into_py_result(py)? }))
+        guard(py, || {
+            Ok(Self {
+                inner: Sampler::from_state_json(text).into_py_result(py)?,
+            })
+        })
     }
 
     /// The whole state (config, scores, chain state, counters, RNG position) as JSON.
@@ -127,12 +142,17 @@ impl PySampler {
     ) -> PyResult<()> {
         guard(py, || {
             let mut apply = || -> Result<(), SimError> {
-                let indices = self.inner.indices_of(&bits_arg(&allocation, "allocation")?, "allocation")?;
+                let indices = self
+                    .inner
+                    .indices_of(&bits_arg(&allocation, "allocation")?, "allocation")?;
                 let outcome = match (feasible, reward) {
                     (_, Some(r)) if r.is_nan() => return Err(bad("reward", "is NaN".to_string())),
                     (true, Some(r)) => Outcome::Feasible(r),
                     (true, None) => {
-                        return Err(bad("reward", "a feasible allocation needs a reward".to_string()))
+                        return Err(bad(
+                            "reward",
+                            "a feasible allocation needs a reward".to_string(),
+                        ))
                     }
                     (false, _) => Outcome::Infeasible,
                 };
@@ -148,7 +168,8 @@ impl PySampler {
         guard(py, || {
             let rounds = count_arg(rounds, "rounds").into_py_result(py)?;
             let inner = &mut self.inner;
-            py.detach(|| inner.run_additive(rounds, &table)).into_py_result(py)
+            py.detach(|| inner.run_additive(rounds, &table))
+                .into_py_result(py)
         })
     }
 

@@ -138,6 +138,14 @@ fn bad_configurations_are_typed_errors_naming_the_field() {
             "ema",
         ),
         (SamplerConfig::new(0), "num_layers"),
+        (SamplerConfig::new(usize::MAX), "num_layers"),
+        (
+            SamplerConfig {
+                bits: (1..=65).collect(),
+                ..SamplerConfig::new(3)
+            },
+            "bits",
+        ),
         (
             SamplerConfig {
                 initial: Some(vec![8, 8]),

@@ -4,6 +4,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Location, Result, SimError};
 
+/// Upper bounds that keep S's allocation sane; far above any real network or bit set.
+const MAX_LAYERS: usize = 1 << 20;
+const MAX_CHOICES: usize = 64;
+
 /// How the score matrix S starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -70,8 +74,17 @@ impl SamplerConfig {
 
     /// Checks every field; the error names the offending field.
     pub fn validate(&self) -> Result<()> {
-        if self.num_layers == 0 {
-            return Err(invalid("num_layers", "must be at least 1".to_string()));
+        if !(1..=MAX_LAYERS).contains(&self.num_layers) {
+            return Err(invalid(
+                "num_layers",
+                format!("must lie in 1..={MAX_LAYERS}, got {}", self.num_layers),
+            ));
+        }
+        if self.bits.len() > MAX_CHOICES {
+            return Err(invalid(
+                "bits",
+                format!("at most {MAX_CHOICES} bitwidths, got {}", self.bits.len()),
+            ));
         }
         if self.bits.is_empty() {
             return Err(invalid(

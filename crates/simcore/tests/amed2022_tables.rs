@@ -122,3 +122,43 @@ fn bits_without_a_released_rewrite_are_rejected() {
     let err = rewrite_topology(&resnet18_scalesim(), 5).unwrap_err();
     assert!(err.to_string().contains("bits"), "{err}");
 }
+
+/// The shipped reports are CALC-mode runs (no stalls; the OFMAP drains at ArrayWidth = 32
+/// words/cycle) on a 32×32 os array with 64 kB SRAMs. The engine has no CALC mode; USER mode
+/// with read bandwidths too high to ever stall and a 32-word OFMAP port is the same run, under
+/// the `fixed` stall rule (v2.0.2's USER read rule can count negative stalls, which CALC, whose
+/// reads never wait, does not have).
+#[test]
+fn the_engine_reproduces_the_shipped_reports_cycles_and_ofmap_bandwidth() {
+    let hw = simcore::HwConfig {
+        ifmap_bw: 1 << 20,
+        filter_bw: 1 << 20,
+        ofmap_bw: 32,
+        ..simcore::HwConfig::from_file(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs/scalesim.toml")).unwrap()
+    };
+    let mut exact_bw = 0;
+    let mut worst_bw = 0.0f64;
+    let mut rows_by_bits = Vec::new();
+    for bits in TABLE_BITS {
+        let topology = rewrite_topology(&resnet18_scalesim(), bits).unwrap();
+        let ours = simcore::engine::simulate(&topology, &hw, simcore::CompatMode::Fixed).unwrap();
+        for ((layer, got), want) in topology.layers.iter().zip(&ours.layers).zip(shipped_rows(bits)) {
+            assert_eq!(got.total_cycles as f64, want.total_cycles, "{} at {bits} bits", layer.name);
+            assert_eq!(got.stall_cycles, 0);
+            let rel = (got.avg_ofmap_dram_bw - want.avg_ofmap_dram_bw).abs() / want.avg_ofmap_dram_bw;
+            worst_bw = worst_bw.max(rel);
+            exact_bw += usize::from(rel < 1e-12);
+        }
+        let rows = ours.layers.iter().map(|r| ReportRow {
+            total_cycles: r.total_cycles as f64,
+            avg_ofmap_dram_bw: r.avg_ofmap_dram_bw,
+        });
+        rows_by_bits.push((bits, rows.collect()));
+    }
+    println!("Avg OFMAP DRAM BW: {exact_bw}/84 rows exact, worst relative error {worst_bw:e}");
+    assert_eq!(exact_bw, 84, "worst relative error {worst_bw:e}");
+    // So the whole released table follows from the engine alone.
+    let table = latency_table(&resnet18_scalesim(), 20, &rows_by_bits, 2e8).unwrap();
+    let shipped = latency_table(&resnet18_scalesim(), 20, &TABLE_BITS.map(|b| (b, shipped_rows(b))), 2e8).unwrap();
+    assert_eq!(table, shipped);
+}

@@ -111,6 +111,7 @@ def test_cfg_errors_name_line_and_field(tmp_path, configs):
         (lambda: Layer.gemm("x", 4, 0, 4), "n"),
         (lambda: Topology("t", [Layer.gemm("x", 1, 1, 1), "not a layer"]), "layers[1]"),
         (lambda: Topology("t", []), None),
+        (lambda: Topology("t", 5), "layers"),
     ],
 )
 def test_layer_value_errors_name_the_field(call, field):

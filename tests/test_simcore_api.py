@@ -80,6 +80,11 @@ def test_layer_constructors_and_properties():
     assert len({conv, Layer.conv("c", 224, 224, 7, 7, 3, 64, 2)}) == 1
 
 
+def test_layer_accepts_any_integer_type():
+    np = pytest.importorskip("numpy")
+    assert Layer.conv("n", np.int64(8), np.int32(8), 3, 3, np.uint8(2), 4) == Layer.conv("n", 8, 8, 3, 3, 2, 4)
+
+
 @pytest.mark.parametrize("name, layers", [("Resnet18", 21), ("mobilenet", 27), ("Resnet50", 54), ("test", 1)])
 def test_shipped_topologies_parse(topologies, name, layers):
     topology = Topology.from_csv(topologies / f"{name}.csv")

@@ -13,7 +13,7 @@ from amed.errors import (
     SamplerError,
     TopologyError,
 )
-from amed.simcore import HwConfig, Layer, Topology
+from amed.simcore import HwConfig, Layer, Report, Topology, simulate
 
 __all__ = [
     "AllocationError",
@@ -22,8 +22,10 @@ __all__ = [
     "ConfigError",
     "HwConfig",
     "Layer",
+    "Report",
     "SamplerError",
     "Topology",
     "TopologyError",
     "__version__",
+    "simulate",
 ]

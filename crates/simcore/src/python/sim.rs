@@ -37,25 +37,24 @@ fn bad_argument(input: Input, field: &str, message: String) -> SimError {
     }
 }
 
-/// A Python int in `0..=max`, or a typed error naming the argument.
+/// A Python integer (anything with `__index__`, so numpy and torch integers too) in
+/// `0..=max`, or a typed error naming the argument.
 fn int_arg(value: &Bound<'_, PyAny>, field: &str, max: u64, input: Input) -> Result<u64, SimError> {
-    if !value.is_instance_of::<PyInt>() {
+    if !value.hasattr("__index__").unwrap_or(false) {
         let type_name = value
             .get_type()
             .name()
             .map_or_else(|_| "?".to_owned(), |n| n.to_string());
-        return Err(bad_argument(
-            input,
-            field,
-            format!("expected an integer, found {type_name}"),
-        ));
+        let message = format!("expected an integer, found {type_name} {value}");
+        return Err(bad_argument(input, field, message));
     }
+    let negative = value.lt(0).unwrap_or(false);
     match value.extract::<i64>() {
-        Ok(v) if v >= 0 && v.unsigned_abs() <= max => Ok(v.unsigned_abs()),
-        Ok(v) if v < 0 => Err(bad_argument(
+        Ok(v) if !negative && v.unsigned_abs() <= max => Ok(v.unsigned_abs()),
+        _ if negative => Err(bad_argument(
             input,
             field,
-            format!("must not be negative, found {v}"),
+            format!("must not be negative, found {value}"),
         )),
         _ => Err(bad_argument(
             input,
@@ -820,7 +819,12 @@ impl PyTopology {
             str_arg(name, "name", Input::Topology).into_py_result(py)
         })?;
         let mut items = Vec::new();
-        for (index, item) in layers.try_iter()?.enumerate() {
+        let not_a_list = |_| {
+            let message = format!("expected a list of Layer, found {layers}");
+            let error = SimError::topology(Location::field("layers"), message);
+            super::errors::to_py(py, &error)
+        };
+        for (index, item) in layers.try_iter().map_err(not_a_list)?.enumerate() {
             let item = item?;
             let layer = item.cast::<PyLayer>().map_err(|_| {
                 let message = format!("expected a Layer, found {item}");

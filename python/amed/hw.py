@@ -29,8 +29,8 @@ def list_configs() -> Dict[str, Path]:
 def config_path(name_or_path: Union[str, "os.PathLike[str]"]) -> Path:
     """The file for a shipped name ("scalesim") or a path to a .toml/.cfg file.
 
-    A value with a directory part or a .toml/.cfg suffix is taken as a path (the loader
-    reports a missing file); anything else must be a shipped name.
+    A value with a directory part or a .toml/.cfg suffix is a path (the loader reports a
+    missing file); anything else must be a shipped name.
     """
     if not isinstance(name_or_path, (str, os.PathLike)):
         raise ConfigError(
@@ -38,7 +38,7 @@ def config_path(name_or_path: Union[str, "os.PathLike[str]"]) -> Path:
         )
     text = os.fspath(name_or_path)
     path = Path(text)
-    if path.suffix in (".toml", ".cfg") or len(path.parts) > 1 or path.is_file():
+    if path.suffix in (".toml", ".cfg") or len(path.parts) > 1:
         return path
     shipped = list_configs()
     if text in shipped:

@@ -267,6 +267,12 @@ def test_set_bits_keeps_parameters_the_optimizer_holds():
         assert id(param) in held
         assert not torch.equal(param.detach(), before[name]), name
 
+    # Setting the bits a layer already has keeps its learned steps.
+    learned = (layer.weight_quantizer.scale.item(), layer.act_quantizer.scale.item())
+    set_bits(model, {"3": (3, 2)})
+    assert (layer.weight_quantizer.scale.item(), layer.act_quantizer.scale.item()) == learned
+    assert bool(layer.act_quantizer.initialized)
+
 
 def test_state_dict_restores_bits_and_fixed_layers():
     model = quantize_model(small_cnn())

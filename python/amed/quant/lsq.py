@@ -114,18 +114,20 @@ class LsqQuantizer(nn.Module):
     def set_bits(self, bits: int, weight: torch.Tensor | None = None) -> None:
         """Change the integer range in place, keeping the same `scale` Parameter object.
 
-        A weight quantizer re-derives its step from `weight`; an activation quantizer is flagged to
-        re-initialise its step (Eq. 9) on the next batch.
+        When the bits change, a weight quantizer re-derives its step from `weight` and an activation
+        quantizer is flagged to re-initialise its step (Eq. 9) on the next batch. Unchanged bits
+        keep the learned step.
         """
         bits = check_bits(bits)
-        changed = bits != self.bits
+        if bits == self.bits:
+            return
         self.bits = bits
-        if self.kind == "weight":
-            if weight is None:
-                raise ValueError("a weight quantizer needs the weight to re-derive its step size")
-            self.init_weight_scale(weight)
-        elif changed:
+        if self.kind == "act":
             self.initialized.fill_(False)
+        elif weight is None:
+            raise ValueError("a weight quantizer needs the weight to re-derive its step size")
+        else:
+            self.init_weight_scale(weight)
 
     @torch.no_grad()
     def init_weight_scale(self, weight: torch.Tensor) -> None:

@@ -147,10 +147,11 @@ fn conv_dims(shape: &ConvShape) -> Result<ConvDims> {
     }
     let ofmap_h = (shape.ifmap_h - shape.filter_h).div_ceil(shape.stride_h) + 1;
     let ofmap_w = (shape.ifmap_w - shape.filter_w).div_ceil(shape.stride_w) + 1;
+    // Operand entries are named by u32 ids.
     let too_big = || {
         shape_error(
             "shape",
-            "layer too large to simulate (address space over 2^32)",
+            "layer too large to simulate (operand over 2^32 entries)",
         )
     };
     let fits = |v: Option<u64>| v.filter(|&x| x <= u64::from(u32::MAX)).ok_or_else(too_big);
@@ -160,14 +161,9 @@ fn conv_dims(shape: &ConvShape) -> Result<ConvDims> {
             .checked_mul(shape.filter_w)
             .and_then(|x| x.checked_mul(shape.channels)),
     )?;
-    fits(
-        shape
-            .ifmap_h
-            .checked_mul(shape.ifmap_w)
-            .and_then(|x| x.checked_mul(shape.channels)),
-    )?;
     fits(window.checked_mul(shape.num_filters))?;
     let pixels = fits(ofmap_h.checked_mul(ofmap_w))?;
+    fits(pixels.checked_mul(window))?;
     // MACs, times 100 for the utilisation column, must stay exact.
     pixels
         .checked_mul(shape.num_filters)
@@ -279,14 +275,19 @@ pub fn simulate_layer(
     params: &EngineParams,
     compat: CompatMode,
 ) -> Result<LayerReport> {
-    let mut report = simulate_kind(&layer.kind, params, compat).map_err(|e| in_layer(e, &layer.name))?;
+    let mut report =
+        simulate_kind(&layer.kind, params, compat).map_err(|e| in_layer(e, &layer.name))?;
     report.name.clone_from(&layer.name);
     Ok(report)
 }
 
 /// Depthwise and grouped layers run as back-to-back dense groups (`grouped.rs`); the other
 /// kinds are their dense convolution.
-fn simulate_kind(kind: &LayerKind, params: &EngineParams, compat: CompatMode) -> Result<LayerReport> {
+fn simulate_kind(
+    kind: &LayerKind,
+    params: &EngineParams,
+    compat: CompatMode,
+) -> Result<LayerReport> {
     match kind {
         LayerKind::Depthwise(_) | LayerKind::Grouped { .. } => {
             grouped::simulate_grouped(kind, params.array_rows * params.array_cols, |shape| {
@@ -294,7 +295,10 @@ fn simulate_kind(kind: &LayerKind, params: &EngineParams, compat: CompatMode) ->
             })
         }
         LayerKind::Conv(_) | LayerKind::Gemm { .. } => {
-            let shape = dense_shape(&Layer { name: String::new(), kind: *kind })?;
+            let shape = dense_shape(&Layer {
+                name: String::new(),
+                kind: *kind,
+            })?;
             simulate_conv(&shape, params, compat)
         }
     }

@@ -18,7 +18,7 @@ fn span(lo: i64, hi: i64) -> std::ops::RangeInclusive<i64> {
 }
 
 impl Geometry {
-    /// Ifmap addresses demanded at local cycle `tau` of fold `(fc, fr)`, appended to `out`.
+    /// Ifmap entry ids demanded at local cycle `tau` of fold `(fc, fr)`, appended to `out`.
     pub fn ifmap_line(&self, fc: u64, fr: u64, tau: u64, out: &mut Vec<u32>) {
         out.clear();
         let (r_, t, tau) = (self.rows as i64, self.t as i64, tau as i64);
@@ -28,7 +28,7 @@ impl Geometry {
             Dataflow::Os => {
                 for r in span((tau - t + 1).max(0), tau.min(used_r - 1)) {
                     let p = fr * self.rows + r as u64;
-                    if let Some(a) = self.ifmap_addr(p, (tau - r) as u64) {
+                    if let Some(a) = self.ifmap_entry(p, (tau - r) as u64) {
                         out.push(a);
                     }
                 }
@@ -36,7 +36,7 @@ impl Geometry {
             Dataflow::Ws => {
                 for r in span((tau - r_ - t + 1).max(0), (tau - r_).min(used_r - 1)) {
                     let j = fr * self.rows + r as u64;
-                    if let Some(a) = self.ifmap_addr((tau - r_ - r) as u64, j) {
+                    if let Some(a) = self.ifmap_entry((tau - r_ - r) as u64, j) {
                         out.push(a);
                     }
                 }
@@ -45,7 +45,7 @@ impl Geometry {
                 if tau < r_ && r_ - 1 - tau < used_r {
                     let j = fr * self.rows + (r_ - 1 - tau) as u64;
                     for c in 0..used_c as u64 {
-                        if let Some(a) = self.ifmap_addr(fc * self.cols + c, j) {
+                        if let Some(a) = self.ifmap_entry(fc * self.cols + c, j) {
                             out.push(a);
                         }
                     }
@@ -54,7 +54,7 @@ impl Geometry {
         }
     }
 
-    /// Filter addresses demanded at local cycle `tau` of fold `(fc, fr)`, appended to `out`.
+    /// Filter entry ids demanded at local cycle `tau` of fold `(fc, fr)`, appended to `out`.
     pub fn filter_line(&self, fc: u64, fr: u64, tau: u64, out: &mut Vec<u32>) {
         out.clear();
         let (r_, t, tau) = (self.rows as i64, self.t as i64, tau as i64);
@@ -64,21 +64,21 @@ impl Geometry {
             Dataflow::Os => {
                 for c in span((tau - t + 1).max(0), tau.min(used_c - 1)) {
                     let k = fc * self.cols + c as u64;
-                    out.push(self.filter_addr((tau - c) as u64, k));
+                    out.push(self.filter_entry((tau - c) as u64, k));
                 }
             }
             Dataflow::Ws => {
                 if tau < r_ && r_ - 1 - tau < used_r {
                     let j = fr * self.rows + (r_ - 1 - tau) as u64;
                     for c in 0..used_c as u64 {
-                        out.push(self.filter_addr(j, fc * self.cols + c));
+                        out.push(self.filter_entry(j, fc * self.cols + c));
                     }
                 }
             }
             Dataflow::Is => {
                 for r in span((tau - r_ - t + 1).max(0), (tau - r_).min(used_r - 1)) {
                     let j = fr * self.rows + r as u64;
-                    out.push(self.filter_addr(j, (tau - r_ - r) as u64));
+                    out.push(self.filter_entry(j, (tau - r_ - r) as u64));
                 }
             }
         }

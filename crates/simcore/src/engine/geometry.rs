@@ -3,8 +3,9 @@
 //!
 //! Operands (P = ofmap pixels, W = R·S·C window, K = filters):
 //! ifmap `I[p][j]` (P × W, im2col with duplicates, −1 where a window falls off the edge),
-//! filter `F[j][k]` (W × K) and ofmap `O[p][k]` (P × K). Addresses are identities only, so
-//! they are kept offset-free: ifmap `(h·Wi + w)·C + ch`, filter `k·W + j`.
+//! filter `F[j][k]` (W × K) and ofmap `O[p][k]` (P × K). SCALE-Sim's addresses only matter as
+//! identities, so entries are named by ids (`p·W + j`, `k·W + j`); two ifmap entries share an
+//! address exactly when they are im2col duplicates of one input element.
 
 use crate::config::Dataflow;
 
@@ -27,18 +28,22 @@ pub(crate) struct Geometry {
     pub col_folds: u64,
     /// Demand lines per fold.
     pub fold_len: u64,
-    /// Ifmap height, width and channels: the ifmap address space.
-    pub ifmap_elems: u64,
+    /// Convolution dimensions, for the ifmap validity test and the im2col duplicates.
     ifmap_h: u64,
     ifmap_w: u64,
-    /// Per ofmap pixel: top-left input row and column, and the address of that corner.
+    ofmap_h: u64,
+    ofmap_w: u64,
+    filter_h: u64,
+    filter_w: u64,
+    channels: u64,
+    stride_h: u64,
+    stride_w: u64,
+    /// Per ofmap pixel: top-left input row and column.
     pixel_row: Vec<u32>,
     pixel_col: Vec<u32>,
-    pixel_base: Vec<u32>,
-    /// Per window index: filter row and column offsets, and the address offset.
+    /// Per window index: filter row and column.
     win_row: Vec<u32>,
     win_col: Vec<u32>,
-    win_offset: Vec<u32>,
 }
 
 /// Dimensions of a dense convolution, already validated.
@@ -73,24 +78,20 @@ impl Geometry {
         };
         let mut pixel_row = Vec::with_capacity(p as usize);
         let mut pixel_col = Vec::with_capacity(p as usize);
-        let mut pixel_base = Vec::with_capacity(p as usize);
         for orow in 0..conv.ofmap_h {
             for ocol in 0..conv.ofmap_w {
                 let (r0, c0) = (orow * conv.stride_h, ocol * conv.stride_w);
                 pixel_row.push(r0 as u32);
                 pixel_col.push(c0 as u32);
-                pixel_base.push(((r0 * conv.ifmap_w + c0) * conv.channels) as u32);
             }
         }
         let mut win_row = Vec::with_capacity(w as usize);
         let mut win_col = Vec::with_capacity(w as usize);
-        let mut win_offset = Vec::with_capacity(w as usize);
         for r in 0..conv.filter_h {
             for c in 0..conv.filter_w {
-                for ch in 0..conv.channels {
+                for _ in 0..conv.channels {
                     win_row.push(r as u32);
                     win_col.push(c as u32);
-                    win_offset.push(((r * conv.ifmap_w + c) * conv.channels + ch) as u32);
                 }
             }
         }
@@ -107,15 +108,19 @@ impl Geometry {
             row_folds: sr.div_ceil(rows),
             col_folds: sc.div_ceil(cols),
             fold_len,
-            ifmap_elems: conv.ifmap_h * conv.ifmap_w * conv.channels,
             ifmap_h: conv.ifmap_h,
             ifmap_w: conv.ifmap_w,
+            ofmap_h: conv.ofmap_h,
+            ofmap_w: conv.ofmap_w,
+            filter_h: conv.filter_h,
+            filter_w: conv.filter_w,
+            channels: conv.channels,
+            stride_h: conv.stride_h,
+            stride_w: conv.stride_w,
             pixel_row,
             pixel_col,
-            pixel_base,
             win_row,
             win_col,
-            win_offset,
         }
     }
 
@@ -133,22 +138,48 @@ impl Geometry {
         (self.sc - fc * self.cols).min(self.cols)
     }
 
-    /// `I[p][j]`, or `None` where the window position falls off the ifmap edge.
+    /// The id `p·W + j` of ifmap operand entry `I[p][j]`, or `None` where that window
+    /// position falls off the ifmap edge (SCALE-Sim's −1).
     #[inline]
-    pub fn ifmap_addr(&self, p: u64, j: u64) -> Option<u32> {
-        let (p, j) = (p as usize, j as usize);
-        let row = self.pixel_row[p] + self.win_row[j];
-        let col = self.pixel_col[p] + self.win_col[j];
-        if (row as u64) < self.ifmap_h && (col as u64) < self.ifmap_w {
-            Some(self.pixel_base[p] + self.win_offset[j])
-        } else {
-            None
-        }
+    pub fn ifmap_entry(&self, p: u64, j: u64) -> Option<u32> {
+        let (pi, ji) = (p as usize, j as usize);
+        let row = self.pixel_row[pi] + self.win_row[ji];
+        let col = self.pixel_col[pi] + self.win_col[ji];
+        ((row as u64) < self.ifmap_h && (col as u64) < self.ifmap_w)
+            .then(|| (p * self.w + j) as u32)
     }
 
-    /// `F[j][k]`.
+    /// The id (and address) `k·W + j` of filter operand entry `F[j][k]`.
     #[inline]
-    pub fn filter_addr(&self, j: u64, k: u64) -> u32 {
+    pub fn filter_entry(&self, j: u64, k: u64) -> u32 {
         (k * self.w + j) as u32
+    }
+
+    /// Calls `f` with the id of every ifmap operand entry that reads the same ifmap element as
+    /// entry `id` (itself included): the im2col duplicates.
+    pub fn for_each_ifmap_duplicate(&self, id: u32, mut f: impl FnMut(u32) -> bool) -> bool {
+        let (p, j) = (id as u64 / self.w, id as u64 % self.w);
+        let (pi, ji) = (p as usize, j as usize);
+        let h = u64::from(self.pixel_row[pi] + self.win_row[ji]);
+        let w = u64::from(self.pixel_col[pi] + self.win_col[ji]);
+        let ch = j % self.channels;
+        // Output rows whose window covers input row h: orow·s ≤ h < orow·s + R.
+        let span = |x: u64, stride: u64, taps: u64, outs: u64| {
+            let lo = (x + 1).saturating_sub(taps).div_ceil(stride);
+            let hi = (x / stride).min(outs - 1);
+            lo..=hi
+        };
+        for orow in span(h, self.stride_h, self.filter_h, self.ofmap_h) {
+            let r = h - orow * self.stride_h;
+            for ocol in span(w, self.stride_w, self.filter_w, self.ofmap_w) {
+                let c = w - ocol * self.stride_w;
+                let dup_p = orow * self.ofmap_w + ocol;
+                let dup_j = (r * self.filter_w + c) * self.channels + ch;
+                if f((dup_p * self.w + dup_j) as u32) {
+                    return true;
+                }
+            }
+        }
+        false
     }
 }

@@ -6,30 +6,26 @@
 //! it is in the window. Every miss slides the window by `P` sets (a refill of `n_pf` DRAM lines
 //! that ends `n_pf + 1` cycles after the previous one) until the address hits.
 //!
-//! The window is tracked as a per-address occurrence count, updated by two cursors on the
-//! stream (the window's trailing and leading edge), so a hit test is one array load and a refill
-//! costs one pass over the sets that leave and enter.
+//! Each operand entry's set is computed once from the stream; a hit test then looks at the
+//! entry's own set and, for the ifmap, at the sets of its im2col duplicates. A refill is O(1).
 
-use super::stream::{Cursor, Operand, Stream};
+use super::geometry::Geometry;
+use super::stream::{Operand, Stream};
 use crate::engine::CompatMode;
 use crate::error::{Location, Result, SimError};
 
 pub(crate) struct ReadBuffer<'g> {
+    geometry: &'g Geometry,
     stream: Stream<'g>,
     operand: Operand,
-    eps: u64,
     sets: u64,
     window_sets: u64,
     step_sets: u64,
-    last_set_size: u64,
     /// True when the window always covers every set: nothing can miss.
     all_resident: bool,
     start: u64,
-    counts: Vec<u32>,
-    trail: Cursor,
-    trail_set: u64,
-    lead: Cursor,
-    lead_set: u64,
+    /// Set of every operand entry, by entry id (empty when `all_resident`).
+    entry_set: Vec<u32>,
     /// Per key: first set, last set and number of valid entries.
     key_sets: Vec<(u64, u64, u64)>,
     // DRAM timeline.
@@ -41,102 +37,83 @@ pub(crate) struct ReadBuffer<'g> {
 }
 
 impl<'g> ReadBuffer<'g> {
-    pub fn new(stream: Stream<'g>, operand: Operand, sram_elems: u64, bw: u64) -> Result<Self> {
+    pub fn new(g: &'g Geometry, operand: Operand, sram_elems: u64, bw: u64) -> Result<Self> {
+        let stream = Stream::new(g, operand);
         let total = sram_elems;
         let active = total.div_ceil(2);
         let prefetch = total - active;
         let eps = total.div_ceil(100);
-        // One pass over the stream: valid count and each key's set range.
+        // Whether everything fits is known from the valid count alone.
         let mut key_sets = vec![(u64::MAX, 0u64, 0u64); stream.keys() as usize];
         let mut cursor = stream.cursor();
-        let mut rank = 0u64;
+        let mut valid = 0u64;
         while let Some((_, key)) = stream.next_valid(&mut cursor) {
-            let set = rank / eps;
+            let set = valid / eps;
             let entry = &mut key_sets[key as usize];
             entry.0 = entry.0.min(set);
             entry.1 = entry.1.max(set);
             entry.2 += 1;
-            rank += 1;
+            valid += 1;
         }
-        let valid = rank;
         let sets = valid / eps + 1;
         let window_sets = active.div_ceil(eps).min(sets);
-        let step_sets = prefetch.div_ceil(eps).min(sets - window_sets);
-        let fetch_lines = stream.total_elems().div_ceil(bw);
-        let initial_lines = active.div_ceil(bw).min(fetch_lines);
         let all_resident = window_sets >= sets;
-        let mut buf = Self {
-            trail: stream.cursor(),
-            lead: stream.cursor(),
+        let mut entry_set = Vec::new();
+        if !all_resident {
+            let entries = usize::try_from(stream.entries()).map_err(|_| {
+                SimError::config(
+                    Location::default(),
+                    format!("{operand:?} operand too large"),
+                )
+            })?;
+            entry_set = vec![0u32; entries];
+            let mut cursor = stream.cursor();
+            let mut rank = 0u64;
+            while let Some((id, _)) = stream.next_valid(&mut cursor) {
+                entry_set[id as usize] = (rank / eps) as u32;
+                rank += 1;
+            }
+        }
+        let fetch_lines = stream.total_elems().div_ceil(bw);
+        Ok(Self {
+            geometry: g,
             stream,
             operand,
-            eps,
             sets,
             window_sets,
-            step_sets,
-            last_set_size: valid - (sets - 1) * eps,
+            step_sets: prefetch.div_ceil(eps).min(sets - window_sets),
             all_resident,
             start: 0,
-            counts: Vec::new(),
-            trail_set: 0,
-            lead_set: 0,
+            entry_set,
             key_sets,
             bw,
-            initial_lines,
+            initial_lines: active.div_ceil(bw).min(fetch_lines),
             refill_lines: prefetch.div_ceil(bw),
             last_ready: -1,
             refills: 0,
-        };
-        if !all_resident {
-            let space = usize::try_from(buf.stream.addr_space()).map_err(|_| buf.too_big())?;
-            buf.counts = vec![0; space];
-            for _ in 0..window_sets {
-                buf.enter_next_set();
-            }
-        }
-        Ok(buf)
+        })
     }
 
-    fn too_big(&self) -> SimError {
-        SimError::config(
-            Location::default(),
-            format!("{:?} operand too large", self.operand),
-        )
-    }
-
-    fn set_size(&self, set: u64) -> u64 {
-        if set + 1 == self.sets {
-            self.last_set_size
+    #[inline]
+    fn in_window(&self, set: u64) -> bool {
+        let offset = if set >= self.start {
+            set - self.start
         } else {
-            self.eps
-        }
+            set + self.sets - self.start
+        };
+        offset < self.window_sets
     }
 
-    fn enter_next_set(&mut self) {
-        let size = self.set_size(self.lead_set);
-        for _ in 0..size {
-            if let Some((a, _)) = self.stream.next_valid(&mut self.lead) {
-                self.counts[a as usize] += 1;
-            }
+    #[inline]
+    fn hit(&self, id: u32) -> bool {
+        if self.in_window(u64::from(self.entry_set[id as usize])) {
+            return true;
         }
-        self.lead_set += 1;
-        if self.lead_set == self.sets {
-            self.lead_set = 0;
-            self.lead = self.stream.cursor();
-        }
-    }
-
-    fn leave_next_set(&mut self) {
-        let size = self.set_size(self.trail_set);
-        for _ in 0..size {
-            if let Some((a, _)) = self.stream.next_valid(&mut self.trail) {
-                self.counts[a as usize] -= 1;
-            }
-        }
-        self.trail_set += 1;
-        if self.trail_set == self.sets {
-            self.trail_set = 0;
-            self.trail = self.stream.cursor();
+        match self.operand {
+            Operand::Filter => false,
+            Operand::Ifmap => self.geometry.for_each_ifmap_duplicate(id, |dup| {
+                self.in_window(u64::from(self.entry_set[dup as usize]))
+            }),
         }
     }
 
@@ -174,25 +151,21 @@ impl<'g> ReadBuffer<'g> {
                  (SCALE-Sim would loop forever)",
             ));
         }
-        for _ in 0..self.step_sets {
-            self.leave_next_set();
-            self.enter_next_set();
-        }
         self.start = (self.start + self.step_sets) % self.sets;
         self.refills += 1;
         self.last_ready += self.refill_lines as i64 + 1;
         Ok(())
     }
 
-    /// Serves one demand line issued at cycle `cycle`; returns the cycle it is served
-    /// (`cycle + 1` without a miss).
-    pub fn serve_line(&mut self, addrs: &[u32], cycle: i64, compat: CompatMode) -> Result<i64> {
+    /// Serves one demand line of entry ids issued at cycle `cycle`; returns the cycle it is
+    /// served (`cycle + 1` without a miss).
+    pub fn serve_line(&mut self, ids: &[u32], cycle: i64, compat: CompatMode) -> Result<i64> {
         let mut offset = 1i64;
         if self.all_resident {
             return Ok(cycle + offset);
         }
-        for &a in addrs {
-            while self.counts[a as usize] == 0 {
+        for &id in ids {
+            while !self.hit(id) {
                 self.refill()?;
                 let potential = self.last_ready - (cycle + offset);
                 match compat {

@@ -10,7 +10,7 @@
 
 use super::geometry::Geometry;
 use super::read_buffer::ReadBuffer;
-use super::stream::{Operand, Stream};
+use super::stream::Operand;
 use super::write_buffer::WriteBuffer;
 use crate::engine::{CompatMode, EngineParams};
 use crate::error::Result;
@@ -51,13 +51,13 @@ pub(crate) struct Replay {
 
 pub(crate) fn replay(g: &Geometry, params: &EngineParams, compat: CompatMode) -> Result<Replay> {
     let mut ifmap = ReadBuffer::new(
-        Stream::new(g, Operand::Ifmap),
+        g,
         Operand::Ifmap,
         params.ifmap_sram_elems,
         params.ifmap_bw_elems,
     )?;
     let mut filter = ReadBuffer::new(
-        Stream::new(g, Operand::Filter),
+        g,
         Operand::Filter,
         params.filter_sram_elems,
         params.filter_bw_elems,

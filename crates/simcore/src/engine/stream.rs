@@ -56,10 +56,10 @@ impl<'g> Stream<'g> {
         self.block_rows * self.blocks * self.cols
     }
 
-    /// Size of the address space (addresses are `0..addr_space`).
-    pub fn addr_space(&self) -> u64 {
+    /// Number of operand entries (entry ids are `0..entries`).
+    pub fn entries(&self) -> u64 {
         match self.op {
-            Operand::Ifmap => self.g.ifmap_elems,
+            Operand::Ifmap => self.g.p * self.g.w,
             Operand::Filter => self.g.w * self.g.k,
         }
     }
@@ -86,7 +86,7 @@ impl<'g> Stream<'g> {
         }
     }
 
-    /// The entry at block `f`, row `inner`, column `col`: its address and key, or `None` for −1.
+    /// The entry at block `f`, row `inner`, column `col`: its entry id and key, or `None` for −1.
     #[inline]
     fn entry(&self, f: u64, inner: u64, col: u64) -> Option<(u32, u64)> {
         let g = self.g;
@@ -94,7 +94,7 @@ impl<'g> Stream<'g> {
             (Dataflow::Os, Operand::Ifmap) => {
                 let p = f * g.rows + col;
                 if p < g.p {
-                    g.ifmap_addr(p, inner).map(|a| (a, f))
+                    g.ifmap_entry(p, inner).map(|a| (a, f))
                 } else {
                     None
                 }
@@ -109,12 +109,12 @@ impl<'g> Stream<'g> {
                 } else {
                     f * g.row_folds + inner / g.rows
                 };
-                Some((g.filter_addr(inner, k), key))
+                Some((g.filter_entry(inner, k), key))
             }
             (Dataflow::Ws, Operand::Ifmap) => {
                 let j = f * g.rows + col;
                 if j < g.w {
-                    g.ifmap_addr(inner, j).map(|a| (a, f))
+                    g.ifmap_entry(inner, j).map(|a| (a, f))
                 } else {
                     None
                 }
@@ -122,7 +122,7 @@ impl<'g> Stream<'g> {
             (Dataflow::Is, Operand::Ifmap) => {
                 let p = f * g.cols + col;
                 if p < g.p {
-                    g.ifmap_addr(p, inner)
+                    g.ifmap_entry(p, inner)
                         .map(|a| (a, f * g.row_folds + inner / g.rows))
                 } else {
                     None
@@ -131,7 +131,7 @@ impl<'g> Stream<'g> {
             (Dataflow::Is, Operand::Filter) => {
                 let j = f * g.rows + col;
                 if j < g.w {
-                    Some((g.filter_addr(j, inner), f))
+                    Some((g.filter_entry(j, inner), f))
                 } else {
                     None
                 }

@@ -48,6 +48,14 @@ def test_simulate_json_and_out(capsys, tmp_path, small3_csv):
     assert (out_dir / "BANDWIDTH_REPORT.csv").is_file() and (out_dir / "DETAILED_ACCESS_REPORT.csv").is_file()
 
 
+def test_simulate_gemm_topology(capsys, tmp_path):
+    path = tmp_path / "mlp.csv"
+    path.write_text("Layer Name, M, N, K,\nfc1, 16, 64, 32,\nfc2, 16, 10, 64,\n")
+    assert main(["simulate", "--topology", str(path), "--gemm", "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["totals"]["macs"] == 16 * 64 * 32 + 16 * 10 * 64
+
+
 def test_simulate_through_fire_directly(capsys, small3_csv):
     fire.Fire(Amed, command=["simulate", str(small3_csv), "--hw", "scalesim", "--json", "true"])
     assert json.loads(capsys.readouterr().out)["totals"]["layers"] == 3

@@ -243,9 +243,10 @@ def test_random_small_simulations_give_reports_or_amed_errors(dims, gemm, array,
     config = HwConfig(array_rows=array[0], array_cols=array[1], dataflow=dataflow, ifmap_sram_kb=sram[0],
                       filter_sram_kb=sram[1], ofmap_sram_kb=sram[2], bandwidth=bandwidth)
     try:
-        layers = [Layer.conv("c", *dims), Layer.gemm("g", *gemm)]
+        layers = [Layer.conv("c", *dims), Layer.depthwise("d", *dims[:4], dims[4], dims[4] * 2, dims[6]),
+                  Layer.gemm("g", *gemm)]
         report = simulate(layers, config, compat=compat)
     except AmedError:
         return
-    assert [r.name for r in report.layers] == ["c", "g"]
+    assert [r.name for r in report.layers] == ["c", "d", "g"]
     assert all(r.total_cycles >= r.stall_cycles >= 0 for r in report.layers)

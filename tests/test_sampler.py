@@ -154,3 +154,14 @@ def test_identity_coupling_gives_the_uncoupled_sequence():
     assert drive(Sampler(4, seed=9, ema=0.3, coupling=identity), 100) == plain
     mixed = [[0.5 if j == k else 0.5 / 3 for k in range(4)] for j in range(4)]
     assert drive(Sampler(4, seed=9, ema=0.3, coupling=mixed), 100) != plain
+
+
+def test_numpy_integers_and_arrays_are_accepted():
+    np = pytest.importorskip("numpy")
+    from_numpy = Sampler(np.int64(3), np.array([2, 4, 8]), seed=np.uint64(4))
+    plain = Sampler(3, [2, 4, 8], seed=4)
+    from_numpy.update(np.array([8, 8, 4]), np.float64(0.1), feasible=np.bool_(True))
+    plain.update([8, 8, 4], 0.1)
+    from_numpy.run_additive(np.int32(5), np.zeros((3, 3)))
+    plain.run_additive(5, [[0.0] * 3] * 3)
+    assert from_numpy.state_json() == plain.state_json()

@@ -185,3 +185,82 @@ def test_threads_simulate_concurrently(small3_csv):
 def test_simulator_imports_without_torch():
     code = "import sys, amed, amed.simcore, amed.hw, amed.cli; assert 'torch' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# --- the inputs read exactly as the real SCALE-Sim reads them -------------------------------
+
+PEER_READER = r"""
+import json, sys
+from scalesim.scale_config import scale_config
+from scalesim.topology_utils import topologies
+kind, path, gemm = sys.argv[1], sys.argv[2], sys.argv[3] == "1"
+if kind == "cfg":
+    c = scale_config()
+    c.read_conf_file(path)
+    bw = c.bandwidths[0]
+    print(json.dumps(dict(
+        name=c.run_name, array_rows=c.array_rows, array_cols=c.array_cols, dataflow=c.df,
+        ifmap_sram_kb=c.ifmap_sz_kb, filter_sram_kb=c.filter_sz_kb, ofmap_sram_kb=c.ofmap_sz_kb,
+        ifmap_offset=c.ifmap_offset, filter_offset=c.filter_offset, ofmap_offset=c.ofmap_offset,
+        ifmap_bw=getattr(c, "ifmap_sram_bank_bandwidth", bw), filter_bw=getattr(c, "filter_sram_bank_bandwidth", bw),
+        ofmap_bw=bw)))
+else:
+    t = topologies()
+    t.load_arrays(topofile=path, mnk_inputs=gemm)
+    t.topo_calc_hyperparams()
+    print(json.dumps([dict(name=a[0], dims=a[1:9], ofmap=h[:2], macs=h[2])
+                      for a, h in zip(t.topo_arrays, t.layers_calculated_hyperparams)]))
+"""
+
+
+def peer_read(release, kind, path, gemm=False):
+    import json as _json
+    from pathlib import Path as _Path
+
+    python = _Path(__file__).resolve().parents[1] / ".venvs" / f"scalesim-{release}" / "bin" / "python"
+    if not python.exists():
+        pytest.skip(f"peer venv {python.parent.parent} missing (run scripts/peer-venvs)")
+    result = subprocess.run([str(python), "-c", PEER_READER, kind, str(path), "1" if gemm else "0"],
+                            check=True, capture_output=True, text=True)
+    return _json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def ours(topology):
+    return [dict(name=l.name, dims=[l.ifmap_h, l.ifmap_w, l.filter_h, l.filter_w, l.channels, l.num_filters,
+                                    l.stride_h, l.stride_w], ofmap=[l.ofmap_h, l.ofmap_w], macs=l.macs)
+            for l in topology.layers]
+
+
+@pytest.mark.peer
+@pytest.mark.parametrize("release, folder", [("3.0.0", "v3"), ("2.0.2", "v2")])
+def test_cfg_files_read_as_scalesim_reads_them(configs, tmp_path, release, folder):
+    base = (configs / "scalesim-cfg" / folder / "eyeriss.cfg").read_text()
+    variants = {
+        "eyeriss": base,
+        # configparser rules: keys in any case, '=' or ':', comments, [DEFAULT] fallbacks,
+        # bandwidth lists, unused keys.
+        "relaxed": base.replace("ArrayHeight:    12", "# rows\n; still rows\narrayheight = 12")
+                       .replace("Bandwidth : 10", "BANDWIDTH: 7, 3")
+                       .replace("[general]", "[DEFAULT]\nOfmapOffset = 5\n[general]")
+                       .replace("OfmapOffset:    20000000\n", ""),
+    }
+    for name, text in variants.items():
+        path = tmp_path / f"{name}.cfg"
+        path.write_text(text)
+        expected = peer_read(release, "cfg", path)
+        config = HwConfig.from_file(path).to_dict()
+        assert {key: config[key] for key in expected} == expected, name
+
+
+@pytest.mark.peer
+@pytest.mark.parametrize("release", ["3.0.0", "2.0.2"])
+def test_topologies_read_as_scalesim_reads_them(topologies, tmp_path, release):
+    quirks = tmp_path / "quirks.csv"
+    quirks.write_text("anything\n\n conv_a , 18, 18, 3, 3, 3, 16, 1,\nconv_b,16,16,3,3,16,40,2,\n"
+                      "stem, 224, 224, 7, 7, 3, 64, 2,\nDWlayerDP, 10, 10, 3, 3, 3, 1, 2,\n")
+    gemm = tmp_path / "gemm.csv"
+    gemm.write_text("Layer, M, N, K,\nfc1, 16, 64, 32,\nqk, 128, 128, 64,\n")
+    cases = [(topologies / f"{name}.csv", False) for name in ("Resnet18", "mobilenet", "Resnet50", "test")]
+    cases += [(quirks, False), (gemm, True)]
+    for path, is_gemm in cases:
+        assert ours(Topology.from_csv(path, gemm=is_gemm)) == peer_read(release, "topology", path, is_gemm), path.name

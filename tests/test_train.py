@@ -92,3 +92,24 @@ def test_finetune_command_writes_a_loadable_checkpoint_and_is_deterministic(tmp_
 def test_finetune_command_rejects_bad_bits(tmp_path):
     with pytest.raises(ConfigError, match="--bits: weight_bits must be an integer in 2..8, got 1; use 32 for full precision"):
         run_finetune(dataset="digits", bits=1, epochs=0, out=str(tmp_path), progress=False)
+
+
+def test_amed_finetune_command_line(tmp_path, capsys):
+    from amed.cli import main
+
+    out = tmp_path / "run"
+    status = main(
+        ["finetune", "--model", "resnet20", "--dataset", "digits", "--bits", "3", "--epochs", "1",
+         "--out", str(out), "--train_subset", "256", "--val_subset", "none", "--weights", "none",
+         "--progress", "false", "--threads", "1"]
+    )  # fmt: skip
+    assert status == 0
+    printed = capsys.readouterr().out
+    assert "resnet20 on digits, 3 bits, 1 epochs: val top-1" in printed
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["args"]["train_subset"] == 256 and metrics["args"]["val_subset"] is None
+    assert metrics["final"]["samples"] == 360
+    assert (out / "model.pt").is_file()
+
+    assert main(["finetune", "--model", "vgg", "--dataset", "digits", "--out", str(out), "--progress", "false"]) == 1
+    assert "amed: error: unknown model 'vgg'; valid models: mobilenet_v2, resnet18, resnet20, resnet50" in capsys.readouterr().err

@@ -137,6 +137,64 @@ class Amed:
         print(f"# {path}")
         print(config.to_toml(), end="")
 
+    def finetune(
+        self,
+        model: str = "resnet20",
+        dataset: str = "fashion-mnist",
+        bits: int = 8,
+        epochs: int = 1,
+        out: str = "finetune-out",
+        weights: Optional[str] = None,
+        lr: float = 0.01,
+        weight_decay: float = 1e-4,
+        schedule: str = "cosine",
+        batch_size: int = 128,
+        train_subset: Optional[int] = None,
+        val_subset: Optional[int] = None,
+        workers: int = 0,
+        seed: int = 0,
+        threads: Optional[int] = None,
+        device: str = "cpu",
+        progress: bool = True,
+    ) -> None:
+        """Fine-tune a model with uniform LSQ quantization; writes model.pt and metrics.json to --out.
+
+        Args:
+            model: resnet20 (default), resnet18, resnet50 or mobilenet_v2.
+            dataset: fashion-mnist[:DIR], digits, cifar10:ROOT, cifar100:ROOT or imagefolder:PATH.
+            bits: weight and activation bits of every layer but the first conv and the classifier
+                (which stay at 8), 2..8; 32 trains in full precision.
+            epochs: training epochs.
+            out: output folder.
+            weights: `torchvision` (local torch cache only), a checkpoint path, or none.
+            lr: initial SGD learning rate (momentum 0.9).
+            weight_decay: SGD weight decay (not applied to the LSQ step sizes).
+            schedule: cosine, step (x0.1 every 30 epochs) or constant.
+            batch_size: training batch size.
+            train_subset: training images used (`none` for all).
+            val_subset: validation images used (`none` for all).
+            workers: data-loading worker processes.
+            seed: seeds everything; the same seed gives the same result.
+            threads: torch threads (default: torch's choice).
+            device: cpu, cuda, ...
+            progress: show progress bars.
+        """
+        from amed.train import run_finetune
+
+        metrics = run_finetune(
+            model=_text(model, "model"), dataset=_text(dataset, "dataset"), bits=bits, epochs=epochs,
+            out=_text(out, "out"), weights=weights, lr=lr, weight_decay=weight_decay,
+            schedule=_text(schedule, "schedule"), batch_size=batch_size, train_subset=train_subset,
+            val_subset=val_subset, workers=workers, seed=seed, threads=threads,
+            device=_text(device, "device"), progress=_flag(progress, "progress"),
+        )  # fmt: skip
+        final = metrics["final"]
+        print(
+            f"{model} on {dataset}, {metrics['args']['bits']} bits, {len(metrics['epochs'])} epochs: "
+            f"val top-1 {final['top1']:.2f}%, top-5 {final['top5']:.2f}%, CE {final['loss']:.4f}"
+        )
+        print(f"wrote {Path(str(out)) / 'model.pt'} and {Path(str(out)) / 'metrics.json'}")
+
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Entry point of the `amed` command; returns the exit status."""

@@ -168,6 +168,13 @@ def finetune(
     return history
 
 
+def _optional(value, convert=lambda v: v):
+    """None for None or the text "none" (how a command line spells it), else convert(value)."""
+    if value is None or (isinstance(value, str) and value.strip().lower() == "none"):
+        return None
+    return convert(value)
+
+
 def run_finetune(
     model: str = "resnet20",
     dataset: str = "fashion-mnist",
@@ -183,6 +190,7 @@ def run_finetune(
     val_subset: int | None = None,
     workers: int = 0,
     seed: int = 0,
+    threads: int | None = None,
     device: str = "cpu",
     progress: bool = True,
 ) -> dict:
@@ -195,15 +203,18 @@ def run_finetune(
     from amed.models import build_model
     from amed.quant import QuantConfig, get_allocation, quantize_model
 
-    bits, epochs = int(bits), int(epochs)
+    bits, epochs, seed = int(bits), int(epochs), int(seed)
+    weights = _optional(weights)
+    if _optional(threads) is not None:
+        torch.set_num_threads(int(threads))
     seed_everything(seed)
     data = load_data(
         dataset,
         batch_size=int(batch_size),
         workers=int(workers),
         seed=seed,
-        train_subset=None if train_subset is None else int(train_subset),
-        val_subset=None if val_subset is None else int(val_subset),
+        train_subset=_optional(train_subset, int),
+        val_subset=_optional(val_subset, int),
     )
     net = build_model(
         model,
@@ -247,7 +258,8 @@ def run_finetune(
         "args": {
             "model": model, "dataset": dataset, "bits": bits, "epochs": epochs, "weights": weights,
             "lr": lr, "weight_decay": weight_decay, "schedule": schedule, "batch_size": batch_size,
-            "train_subset": train_subset, "val_subset": val_subset, "seed": seed,
+            "train_subset": _optional(train_subset, int), "val_subset": _optional(val_subset, int),
+            "seed": seed,
         },
         "initial": asdict(initial),
         "epochs": history,

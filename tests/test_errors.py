@@ -208,6 +208,28 @@ def test_random_cfg_gives_only_amed_errors(data, configs):
         pass
 
 
+json_scalar = st.one_of(st.integers(-3, 2**65), st.text(max_size=4), st.none(), st.booleans(), st.floats())
+json_shape = st.fixed_dictionaries(
+    {"name": st.text(max_size=3), "type": st.sampled_from(["conv", "depthwise", "grouped", "gemm", "rnn"])},
+    optional={key: json_scalar for key in ("ifmap_h", "ifmap_w", "filter_h", "filter_w", "channels",
+                                           "num_filters", "stride_h", "stride_w", "groups", "m", "n", "k")},
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(layer=json_shape, text=st.text(max_size=60))
+def test_random_json_gives_only_amed_errors(layer, text):
+    import json
+
+    for load in (lambda: Layer.from_json(json.dumps(layer)), lambda: Layer.from_json(text),
+                 lambda: Topology.from_json(json.dumps({"name": "t", "layers": [layer]})),
+                 lambda: Topology.from_json(text)):
+        try:
+            load()
+        except AmedError:
+            pass
+
+
 any_value = st.one_of(st.integers(-(2**70), 2**70), st.integers(0, 20), st.none(), st.floats(allow_nan=True),
                       st.text(max_size=3), st.booleans())
 

@@ -110,6 +110,20 @@ def test_topology_from_layers_indexing_and_csv_round_trip(tmp_path, topologies):
     assert Topology.from_csv(tmp_path / "g.csv", gemm=True).layers == gemm.layers
 
 
+def test_pickle_and_json_round_trips(topologies):
+    import pickle
+
+    config = HwConfig.from_name("eyeriss")
+    assert pickle.loads(pickle.dumps(config)) == config
+    topology = Topology.from_csv(topologies / "mobilenet.csv")
+    assert pickle.loads(pickle.dumps(topology)) == topology
+    assert Topology.from_json(topology.to_json()) == topology
+    for layer in (Layer.grouped("g", 8, 8, 3, 3, 4, 8, groups=2), Layer.gemm("fc", 2, 3, 4),
+                  Layer.depthwise("d", 8, 8, 3, 3, 4, 8, 2, 1)):
+        assert pickle.loads(pickle.dumps(layer)) == layer
+        assert Layer.from_json(layer.to_json()) == layer
+
+
 # --- simulate ---------------------------------------------------------------------------
 
 

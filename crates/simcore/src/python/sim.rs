@@ -3,6 +3,7 @@
 
 mod args;
 mod hw_config;
+mod json;
 mod layer;
 mod report;
 mod topology;

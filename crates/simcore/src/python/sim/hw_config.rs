@@ -272,6 +272,12 @@ impl PyHwConfig {
         })
     }
 
+    /// Pickles through the TOML form.
+    fn __reduce__<'py>(slf: &Bound<'py, Self>) -> PyResult<(Bound<'py, PyAny>, (String,))> {
+        let text = slf.get().to_toml(slf.py())?;
+        Ok((slf.get_type().getattr("from_toml")?, (text,)))
+    }
+
     /// The config as TOML text in the amed schema.
     fn to_toml(&self, py: Python<'_>) -> PyResult<String> {
         guard(py, || self.inner.to_toml_string().into_py_result(py))

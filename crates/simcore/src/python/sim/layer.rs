@@ -4,7 +4,8 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyInt};
 
 use super::args::{int_arg, str_arg, Input};
-use crate::error::SimError;
+use super::json;
+use crate::error::{Location, SimError};
 use crate::python::errors::{guard, IntoPyResult};
 use crate::topology::{ConvShape, Layer, LayerKind};
 
@@ -264,6 +265,32 @@ impl PyLayer {
             LayerKind::Gemm { m, n, k } => Some((m, n, k)),
             _ => None,
         }
+    }
+
+    /// The layer as JSON; `Layer.from_json` reads it back.
+    fn to_json(&self, py: Python<'_>) -> PyResult<String> {
+        guard(py, || json::to_json(&self.inner).into_py_result(py))
+    }
+
+    /// A layer from `to_json` text, validated like every other constructor.
+    #[staticmethod]
+    fn from_json(py: Python<'_>, text: &str) -> PyResult<Self> {
+        guard(py, || {
+            let read = || {
+                let inner: Layer = json::from_json(text, "layer")?;
+                inner.validate(&Location::default())?;
+                Ok(inner)
+            };
+            Ok(Self {
+                inner: read().into_py_result(py)?,
+            })
+        })
+    }
+
+    /// Pickles through the JSON form.
+    fn __reduce__<'py>(slf: &Bound<'py, Self>) -> PyResult<(Bound<'py, PyAny>, (String,))> {
+        let text = slf.get().to_json(slf.py())?;
+        Ok((slf.get_type().getattr("from_json")?, (text,)))
     }
 
     fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use pyo3::prelude::*;
 
 use super::args::{str_arg, Input};
+use super::json;
 use super::layer::PyLayer;
 use crate::error::{Location, SimError};
 use crate::python::errors::{guard, to_py, IntoPyResult};
@@ -68,6 +69,31 @@ impl PyTopology {
             inner.name = name.to_owned();
             Ok(Self { inner })
         })
+    }
+
+    /// The topology as JSON; `Topology.from_json` reads it back.
+    fn to_json(&self, py: Python<'_>) -> PyResult<String> {
+        guard(py, || json::to_json(&self.inner).into_py_result(py))
+    }
+
+    /// A topology from `to_json` text, validated like every other constructor.
+    #[staticmethod]
+    fn from_json(py: Python<'_>, text: &str) -> PyResult<Self> {
+        guard(py, || {
+            let read = || {
+                let parsed: Topology = json::from_json(text, "topology")?;
+                Topology::new(parsed.name, parsed.layers)
+            };
+            Ok(Self {
+                inner: read().into_py_result(py)?,
+            })
+        })
+    }
+
+    /// Pickles through the JSON form.
+    fn __reduce__<'py>(slf: &Bound<'py, Self>) -> PyResult<(Bound<'py, PyAny>, (String,))> {
+        let text = slf.get().to_json(slf.py())?;
+        Ok((slf.get_type().getattr("from_json")?, (text,)))
     }
 
     /// Write the topology as CSV (GEMM-only topologies in the GEMM form).

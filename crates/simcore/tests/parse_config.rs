@@ -269,6 +269,16 @@ fn v2_cfg_uses_the_first_bandwidth_for_all_operands() {
 }
 
 #[test]
+fn calc_mode_uses_scalesim_fixed_bandwidths() {
+    let calc = V3_CFG
+        .replace("InterfaceBandwidth: USER", "InterfaceBandwidth: CALC")
+        .replace("Bandwidth : 3,4\n", "");
+    let config = HwConfig::from_scalesim_cfg_str(&calc, None).unwrap();
+    assert_eq!(config.interface, Interface::Calc);
+    assert_eq!((config.ifmap_bw, config.filter_bw, config.ofmap_bw), (10, 10, 8));
+}
+
+#[test]
 fn cfg_errors_name_line_and_field() {
     let file = Path::new("arch.cfg");
     let (line, field, message) = config_error(HwConfig::from_scalesim_cfg_str(

@@ -10,6 +10,9 @@ use std::path::Path;
 use super::{defaults, Dataflow, HwConfig, Interface};
 use crate::error::{Location, Result, SimError};
 
+/// The ifmap and filter bandwidth SCALE-Sim hard-codes in CALC mode.
+const CALC_READ_BW: u32 = 10;
+
 /// One parsed file: section -> lowercased key -> (value, line).
 struct Ini {
     sections: HashMap<String, HashMap<String, (String, usize)>>,
@@ -245,8 +248,8 @@ impl Reader<'_> {
         // v3 reads the ifmap and filter DRAM bandwidths from [layout] in USER mode.
         let mut layout_bw = None;
         if v3 {
-            self.positive(ARCH, "ReadRequestBuffer")?;
-            self.positive(ARCH, "WriteRequestBuffer")?;
+            self.integer(ARCH, "ReadRequestBuffer")?;
+            self.integer(ARCH, "WriteRequestBuffer")?;
             for (prefix, what) in [("Ifmap", "ifmap"), ("Filter", "filter")] {
                 let key = format!("{prefix}CustomLayout");
                 let (custom, line) = self.boolean(LAYOUT, &key)?;
@@ -263,7 +266,7 @@ impl Reader<'_> {
             let filter = self.positive(LAYOUT, "FilterSRAMBankBandwidth")?;
             for (prefix, bw) in [("Ifmap", ifmap), ("Filter", filter)] {
                 let banks = self.positive(LAYOUT, &format!("{prefix}SRAMBankNum"))?;
-                self.positive(LAYOUT, &format!("{prefix}SRAMBankPort"))?;
+                self.integer(LAYOUT, &format!("{prefix}SRAMBankPort"))?;
                 if bw % banks != 0 {
                     return Err(SimError::config(
                         self.location(LAYOUT, &format!("{prefix}SRAMBankBandwidth"), None),
@@ -279,17 +282,16 @@ impl Reader<'_> {
             }
             layout_bw = Some((ifmap, filter));
         }
-        let bandwidth = match interface {
-            Interface::User => Some(self.first_bandwidth()?),
-            Interface::Calc if self.ini.get(ARCH, "Bandwidth").is_some() => {
-                Some(self.first_bandwidth()?)
+        // SCALE-Sim reads `Bandwidth` only in USER mode; CALC uses fixed read bandwidths and
+        // drains the ofmap at ArrayWidth words per cycle.
+        let (ifmap_bw, filter_bw, ofmap_bw) = match interface {
+            Interface::User => {
+                let bandwidth = self.first_bandwidth()?;
+                let (ifmap, filter) = layout_bw.unwrap_or((bandwidth, bandwidth));
+                (ifmap, filter, bandwidth)
             }
-            Interface::Calc => None,
+            Interface::Calc => (CALC_READ_BW, CALC_READ_BW, array_cols),
         };
-        // CALC without a Bandwidth: the values SCALE-Sim itself uses in CALC mode.
-        let ofmap_bw = bandwidth.unwrap_or(array_cols);
-        let (ifmap_bw, filter_bw) =
-            layout_bw.unwrap_or((bandwidth.unwrap_or(10), bandwidth.unwrap_or(10)));
         let word_bits = defaults::WORD_BITS;
         let config = HwConfig {
             name: run_name.to_owned(),

@@ -1,0 +1,102 @@
+"""The cost model seen through the searched layers.
+
+The simulator's topology has every conv and linear of the network, in execution order; the
+search only moves the searchable ones. Layers held at fixed bits (the first conv and the
+classifier) keep those bits in every query, so they are counted in latency, size and energy
+without being searched. The cost model is built once, for the bit choices plus the fixed
+layers' widths.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping, Sequence
+
+from amed.errors import AllocationError
+from amed.simcore import CostModel
+
+__all__ = ["Cost", "SearchCosts"]
+
+
+@dataclass(frozen=True)
+class Cost:
+    """One allocation's simulated totals (latency in ms, size in bytes, energy in microjoules)."""
+
+    latency_ms: float
+    size_bytes: float
+    energy_uj: float
+
+
+def _base_name(name: str) -> str:
+    # `amed.topology.extract` names the k-th call of a module "name#k"; bits belong to the module.
+    return name.split("#", 1)[0]
+
+
+class SearchCosts:
+    """Latency, size and energy of allocations of the searched layers (in their order)."""
+
+    def __init__(
+        self,
+        topology,
+        hw,
+        searched: Sequence[str],
+        fixed: Mapping[str, tuple[int, int]],
+        choices: Sequence[int],
+        *,
+        compat: str,
+        native_bits: int = 8,
+    ) -> None:
+        self.topology = topology
+        self.searched = list(searched)
+        names = [_base_name(n) for n in topology.names]
+        missing = [n for n in self.searched if n not in names]
+        if missing:
+            raise AllocationError(
+                f"searched layers missing from the simulator topology: {', '.join(missing)}",
+                field="allocation",
+            )
+        position = {name: i for i, name in enumerate(self.searched)}
+        # Per topology layer: the index of its searched layer, or its fixed (w, a) bits.
+        self._plan: list[int | tuple[int, int]] = [
+            position[n] if n in position else tuple(fixed.get(n, (native_bits, native_bits)))
+            for n in names
+        ]
+        widths = set(choices) | {b for p in self._plan if isinstance(p, tuple) for b in p}
+        self.model = CostModel(topology, hw, bits=sorted(widths), compat=compat)
+        self.names = list(topology.names)
+
+    def pairs(self, bits: Sequence[int]) -> list[tuple[int, int]]:
+        """(w, a) per topology layer for searched bits `bits` (W = A per searched layer)."""
+        if len(bits) != len(self.searched):
+            raise AllocationError(f"{len(bits)} bitwidths for {len(self.searched)} searched layers", field="allocation")
+        return [(bits[p], bits[p]) if isinstance(p, int) else p for p in self._plan]
+
+    def cost(self, bits: Sequence[int]) -> Cost:
+        total = self.model.cost(self.pairs(bits))
+        return Cost(total.latency_us / 1000.0, total.size_bytes, total.energy_pj / 1e6)
+
+    def layers(self, bits: Sequence[int]) -> list[dict]:
+        """Per topology layer: name, whether searched, bits, latency (ms), size (bytes) and energy
+        (uJ), from the same tables as `cost` (each layer's output at the next layer's a bits)."""
+        pairs = self.pairs(bits)
+        index = {b: i for i, b in enumerate(self.model.bits)}
+        rows = []
+        for l, (name, plan, (w, a)) in enumerate(zip(self.names, self._plan, pairs)):
+            next_a = index[pairs[l + 1][1]] if l + 1 < len(pairs) else 0
+            layer = self.model.layer_cost(l, index[w], index[a], next_a)
+            rows.append(
+                {
+                    "name": name,
+                    "searched": isinstance(plan, int),
+                    "w_bits": w,
+                    "a_bits": a,
+                    "latency_ms": layer.latency_us / 1000.0,
+                    "size_bytes": layer.size_bytes,
+                    "energy_uj": layer.energy_pj / 1e6,
+                }
+            )
+        return rows
+
+    def minimum_size(self, choices: Sequence[int]) -> float:
+        """The smallest model: every searched layer at the narrowest choice."""
+        return self.cost([min(choices)] * len(self.searched)).size_bytes

@@ -1,0 +1,208 @@
+"""The AMED search end to end on real data (scikit-learn's digits, ResNet-20), through the CLI,
+and its answers to bad input."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+import torch
+
+from amed.cli import main
+from amed.errors import AllocationError, ConfigError
+from amed.search import SearchConfig, run
+from amed.search.history import pareto_front
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+STEPS = 5
+# A tiny, fast search: 2 batches of 64 digits per fine-tune step.
+QUICK = [
+    "--dataset", "digits", "--steps", str(STEPS), "--batches-per-step", "2", "--warmup-steps", "2",
+    "--ema", "0.3", "--seed", "3",
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def searched(tmp_path_factory):
+    out = tmp_path_factory.mktemp("search") / "run"
+    status = main(["search", "--out", str(out), *QUICK])
+    assert status == 0
+    return out
+
+
+def test_history_has_one_complete_line_per_step(searched):
+    lines = (searched / "history.jsonl").read_text().splitlines()
+    assert len(lines) == STEPS
+    records = [json.loads(line) for line in lines]
+    assert [r["step"] for r in records] == list(range(1, STEPS + 1))
+    meta = json.loads((searched / "search.json").read_text())
+    for r in records:
+        assert list(r["allocation"]) == meta["searched"]
+        assert all(w == a and w in (2, 3, 4, 8) for w, a in r["allocation"].values())
+        for key in ("ce", "top1", "top5", "latency_ms", "size_bytes", "energy_uj", "objective", "wall_s"):
+            assert isinstance(r[key], float), key
+        assert r["feasible"] and r["evaluated"]
+        assert 0.0 <= r["top1"] <= r["top5"] <= 100.0
+        assert isinstance(r["accepted"], int) and 0 <= r["accepted"] <= len(meta["searched"])
+
+
+def test_reference_is_measured_and_objective_follows_it(searched):
+    meta = json.loads((searched / "search.json").read_text())
+    ref = meta["reference"]
+    assert ref["ce"] > 0 and 0 < ref["top1"] <= 100
+    for r in (json.loads(line) for line in (searched / "history.jsonl").read_text().splitlines()):
+        # Eq. 1 inside log10 of Eq. 2 with alpha = 1, beta = 1 and no threshold.
+        want = torch.log10(torch.tensor((ref["ce"] + 1.0) / (r["ce"] + r["latency_ms"] / ref["latency_ms"])))
+        assert r["objective"] == pytest.approx(float(want), rel=1e-5)
+
+
+def test_searched_layers_exclude_the_fixed_edges(searched):
+    meta = json.loads((searched / "search.json").read_text())
+    assert set(meta["fixed"]) == {"conv1", "fc"}
+    assert meta["fixed"]["conv1"] == [8, 8]
+    assert len(meta["searched"]) == 18  # ResNet-20: 19 convs + fc, edges held at 8 bit
+    names = [row["name"] for row in meta["best_layers"]]
+    assert names[0] == "conv1" and names[-1] == "fc"  # fixed layers still counted in latency
+    assert all(row["latency_ms"] > 0 for row in meta["best_layers"])
+
+
+def test_allocation_and_best_model(searched):
+    meta = json.loads((searched / "search.json").read_text())
+    allocation = json.loads((searched / "allocation.json").read_text())
+    assert list(allocation) == meta["searched"]
+    assert all(pair[0] in (2, 3, 4, 8) and pair[0] == pair[1] for pair in allocation.values())
+    records = [json.loads(line) for line in (searched / "history.jsonl").read_text().splitlines()]
+    best = max(records, key=lambda r: r["objective"])  # no threshold: the highest objective wins
+    assert meta["best"]["step"] == best["step"] and allocation == best["allocation"]
+    saved = torch.load(searched / "best.pt", weights_only=True)
+    assert {n: saved["allocation"][n] for n in allocation} == allocation
+    assert saved["allocation"]["conv1"] == [8, 8]
+
+
+def test_pareto_csv_is_the_front_of_the_history(searched):
+    with open(searched / "pareto.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    records = [json.loads(line) for line in (searched / "history.jsonl").read_text().splitlines()]
+    front = pareto_front(records)
+    assert [int(r["step"]) for r in rows] == [r["step"] for r in front]
+    assert rows and all(float(r["latency_ms"]) > 0 for r in rows)
+    for a in front:  # no front member dominates another
+        for b in front:
+            assert not (a["top1"] >= b["top1"] and a["latency_ms"] <= b["latency_ms"]
+                        and a["size_bytes"] <= b["size_bytes"] and a is not b
+                        and (a["top1"], a["latency_ms"], a["size_bytes"]) != (b["top1"], b["latency_ms"], b["size_bytes"]))  # fmt: skip
+
+
+def test_plots_are_png_files(searched):
+    for name in ("pareto.png", "bits.png", "latency.png"):
+        data = (searched / name).read_bytes()
+        assert data[:8] == PNG_MAGIC and len(data) > 1000, name
+
+
+def test_scalesim_reports_of_the_best_allocation(searched):
+    meta = json.loads((searched / "search.json").read_text())
+    heads = {
+        "COMPUTE_REPORT.csv": "LayerID, Total Cycles (incl. prefetch), Total Cycles, Stall Cycles,",
+        "BANDWIDTH_REPORT.csv": "LayerID, Avg IFMAP SRAM BW, Avg FILTER SRAM BW, Avg OFMAP SRAM BW,",
+        "DETAILED_ACCESS_REPORT.csv": "LayerID, SRAM IFMAP Start Cycle, SRAM IFMAP Stop Cycle, SRAM IFMAP Reads,",
+    }
+    for name, head in heads.items():
+        lines = (searched / "reports" / name).read_text().splitlines()
+        assert lines[0].startswith(head), name
+        assert len(lines) == 1 + len(meta["best_layers"]), name
+
+
+def test_baselines_are_uniform_models(searched):
+    meta = json.loads((searched / "search.json").read_text())
+    by_bits = {b["bits"]: b for b in meta["baselines"]}
+    assert sorted(by_bits) == [2, 4, 8]
+    assert by_bits[8]["latency_ms"] == pytest.approx(meta["reference"]["latency_ms"])
+    assert by_bits[2]["latency_ms"] < by_bits[4]["latency_ms"] < by_bits[8]["latency_ms"]
+    assert by_bits[2]["size_bytes"] < by_bits[4]["size_bytes"] < by_bits[8]["size_bytes"]
+
+
+def test_report_rerenders_from_files_alone(searched, capsys):
+    for name in ("pareto.png", "pareto.csv"):
+        (searched / name).unlink()
+    assert main(["report", str(searched)]) == 0
+    out = capsys.readouterr().out
+    assert "uniform 8 (reference)" in out and "best (step" in out
+    assert (searched / "pareto.png").read_bytes()[:8] == PNG_MAGIC
+    assert (searched / "pareto.csv").read_text().startswith("step,top1,")
+
+
+def test_a_used_output_folder_needs_resume(searched, capsys):
+    assert main(["search", "--out", str(searched), *QUICK]) == 1
+    assert "--resume" in capsys.readouterr().err
+
+
+def test_same_seed_same_history(tmp_path):
+    def history(out):
+        config = SearchConfig(dataset="digits", out=str(out), steps=2, batches_per_step=1, warmup_steps=1,
+                              baselines=False, seed=5)  # fmt: skip
+        run(config, progress=False)
+        return [{k: v for k, v in json.loads(line).items() if k != "wall_s"}
+                for line in (out / "history.jsonl").read_text().splitlines()]  # fmt: skip
+
+    assert history(tmp_path / "a") == history(tmp_path / "b")
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "names"),
+    [
+        ("--model", "resnet7", ["resnet20", "resnet18", "mobilenet_v2"]),
+        ("--dataset", "mnist", ["fashion-mnist", "digits", "cifar10"]),
+        ("--hw", "tpu", ["scalesim", "eyeriss"]),
+        ("--method", "greedy", ["amed", "random", "uniform-B"]),
+    ],
+)
+def test_unknown_names_list_the_valid_ones(tmp_path, capsys, option, value, names):
+    assert main(["search", "--out", str(tmp_path / "o"), *QUICK, option, value]) == 1
+    err = capsys.readouterr().err
+    assert value in err and all(n in err for n in names)
+    assert not (tmp_path / "o" / "history.jsonl").exists()
+
+
+def test_size_cap_below_the_smallest_model_fails_at_once(tmp_path):
+    config = SearchConfig(dataset="digits", out=str(tmp_path), steps=1, max_size=1000)
+    with pytest.raises(AllocationError, match=r"smallest achievable model size (\d+) bytes") as info:
+        run(config, progress=False)
+    assert info.value.field == "max_size"
+    assert not (tmp_path / "history.jsonl").exists() or not (tmp_path / "history.jsonl").read_text()
+
+
+def test_over_cap_proposals_cost_no_training(tmp_path):
+    # ResNet-20's all-2-bit model is about 68 kB: most mixed proposals break a 100 kB cap.
+    cap = 100_000
+    config = SearchConfig(dataset="digits", out=str(tmp_path), steps=6, batches_per_step=1, warmup_steps=1,
+                          baselines=False, max_size=cap)  # fmt: skip
+    result = run(config, progress=False)
+    over = [r for r in result.records if not r["feasible"]]
+    assert over, "the cap should reject some proposals"
+    for r in over:
+        assert r["size_bytes"] > cap and not r["evaluated"] and r["top1"] is None and r["objective"] is None
+    assert all(r["size_bytes"] <= cap for r in result.records if r["feasible"])
+    assert len(result.records) == 6
+
+
+def test_bad_bits_and_budgets():
+    with pytest.raises(ConfigError, match="2..8"):
+        SearchConfig(bits="1,4")
+    with pytest.raises(ConfigError, match="steps"):
+        SearchConfig(steps=-1)
+    with pytest.raises(ConfigError, match="uniform-B"):
+        SearchConfig(method="uniform-5", bits="2,4,8")
+
+
+def test_command_line_defaults_are_the_config_defaults():
+    import dataclasses
+    import inspect
+
+    from amed.cli import Amed
+
+    defaults = {f.name: f.default for f in dataclasses.fields(SearchConfig)}
+    defaults["bits"] = "2,3,4,8"
+    for name, parameter in inspect.signature(Amed.search).parameters.items():
+        if name in defaults and name != "dataset":
+            assert parameter.default == defaults[name], name

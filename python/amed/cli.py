@@ -137,6 +137,73 @@ class Amed:
         print(f"# {path}")
         print(config.to_toml(), end="")
 
+    def search(
+        self,
+        model: str = "resnet20",
+        hw: str = "scalesim",
+        dataset: Optional[str] = None,
+        out: str = "amed-out",
+        beta: float = 1.0,
+        ema: float = 0.01,
+        bits: Any = "2,3,4,8",
+        steps: int = 20,
+        epochs_per_step: int = 1,
+        batches_per_step: Optional[int] = 8,
+        warmup_steps: int = 4,
+        threshold: Optional[float] = None,
+        max_size: Optional[float] = None,
+        method: str = "amed",
+        baselines: bool = True,
+        train_subset: Optional[int] = 2048,
+        val_subset: Optional[int] = 1000,
+        lr: float = 0.05,
+        weights: Optional[str] = None,
+        seed: int = 0,
+        threads: int = 1,
+        resume: bool = False,
+        progress: bool = True,
+    ) -> None:
+        """Search a per-layer bit allocation with AMED and leave the results in --out.
+
+        Args:
+            model: resnet20 (default), resnet18, resnet50 or mobilenet_v2.
+            hw: shipped config name (see `amed hw`) or a .toml / SCALE-Sim .cfg path.
+            dataset: fashion-mnist[:DIR], digits, cifar10:ROOT, cifar100:ROOT or imagefolder:PATH;
+                default Fashion-MNIST when the Debian package is installed, else digits.
+            out: output folder (history.jsonl, allocation.json, best.pt, pareto.csv, plots, reports/).
+            beta: latency weight of the objective; higher favours faster allocations.
+            ema: EMA weight gamma of the score update (Eq. 7).
+            bits: candidate bitwidths, e.g. 2,3,4,8.
+            steps: number of sampled allocations.
+            epochs_per_step: fine-tune epochs per sample (when --batches-per-step is none).
+            batches_per_step: fine-tune batches per sample; `none` to use whole epochs.
+            warmup_steps: step budgets of uniform-8-bit fine-tuning before the search.
+            threshold: accuracy fraction (e.g. 0.85) below which the objective is penalised.
+            max_size: model-size cap in bytes; larger proposals are skipped without training.
+            method: amed, random, or uniform-B (e.g. uniform-4): the same loop with another proposer.
+            baselines: also fine-tune and plot uniform 8/4/2-bit models.
+            train_subset: training images used (`none` for all).
+            val_subset: validation images used (`none` for all).
+            lr: SGD learning rate.
+            weights: checkpoint to start from (`none`: random init).
+            seed: seeds everything; the same seed gives the same result.
+            threads: torch threads (1 keeps results identical across machines).
+            resume: continue the search in --out after an interruption.
+            progress: show progress bars.
+        """
+        from amed.search import search
+
+        print(
+            search(
+                model=_text(model, "model"), hw=_text(hw, "hw"), dataset=dataset, out=_text(out, "out"),
+                beta=beta, ema=ema, bits=bits, steps=steps, epochs_per_step=epochs_per_step,
+                batches_per_step=batches_per_step, warmup_steps=warmup_steps, threshold=threshold,
+                max_size=max_size, method=_text(method, "method"), baselines=_flag(baselines, "baselines"),
+                train_subset=train_subset, val_subset=val_subset, lr=lr, weights=weights, seed=seed,
+                threads=threads, resume=_flag(resume, "resume"), progress=_flag(progress, "progress"),
+            )  # fmt: skip
+        )
+
     def finetune(
         self,
         model: str = "resnet20",
@@ -194,6 +261,16 @@ class Amed:
             f"val top-1 {final['top1']:.2f}%, top-5 {final['top5']:.2f}%, CE {final['loss']:.4f}"
         )
         print(f"wrote {Path(str(out)) / 'model.pt'} and {Path(str(out)) / 'metrics.json'}")
+
+    def report(self, out: str = "amed-out") -> None:
+        """Re-render a search's plots, pareto.csv and summary table from its output folder.
+
+        Args:
+            out: the --out folder of `amed search`.
+        """
+        from amed.report import render
+
+        print(render(Path(_text(out, "out"))))
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

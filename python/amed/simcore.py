@@ -14,21 +14,27 @@ from typing import Iterable, Union
 
 from amed import hw as _hw
 from amed._simcore import HwConfig, Layer, LayerRecord, Report, Topology
-from amed._simcore import Sampler
+from amed._simcore import Cost, MixedReport, Sampler
+from amed._simcore import CostModel as _CostModel
 from amed._simcore import simulate as _simulate
+from amed._simcore import simulate_mixed as _simulate_mixed
 from amed.errors import TopologyError
 
 __all__ = [
     "COMPAT_MODES",
     "DEFAULT_COMPAT",
+    "Cost",
+    "CostModel",
     "HwConfig",
     "Layer",
     "LayerRecord",
+    "MixedReport",
     "Report",
     "Sampler",
     "Topology",
     "as_topology",
     "simulate",
+    "simulate_mixed",
 ]
 
 #: Which released SCALE-Sim's stall arithmetic to reproduce (see README.md).
@@ -63,3 +69,33 @@ def simulate(
     ``COMPAT_MODES``. Releases the GIL while simulating, so threads may call it concurrently.
     """
     return _simulate(as_topology(topology), _hw.load(hw), compat)
+
+
+class CostModel(_CostModel):
+    """Memoised latency, size and energy of any bit allocation (docs/precision.md).
+
+    Built once per (topology, hw, bit choices, compat): every distinct (layer, w, a, next
+    layer's a) is simulated once, in parallel; ``cost``/``cost_batch`` are then table lookups.
+    ``topology`` and ``hw`` take the same forms as in ``simulate``.
+    """
+
+    def __new__(
+        cls,
+        topology: TopologyLike,
+        hw: _hw.HwLike,
+        bits: Iterable[int] = (2, 3, 4, 8),
+        compat: str = DEFAULT_COMPAT,
+    ) -> "CostModel":
+        return super().__new__(cls, as_topology(topology), _hw.load(hw), list(bits), compat)
+
+
+def simulate_mixed(
+    topology: TopologyLike, hw: _hw.HwLike, allocation, *, compat: str = DEFAULT_COMPAT
+) -> MixedReport:
+    """Simulate ``topology`` at per-layer bits and price it (latency, size, energy).
+
+    ``allocation`` is an int (every layer), a list of ``(w_bits, a_bits)`` per layer or a dict
+    ``{layer name: (w_bits, a_bits)}``; each layer's output takes the next layer's activation
+    bits. Releases the GIL while simulating.
+    """
+    return _simulate_mixed(as_topology(topology), _hw.load(hw), allocation, compat)

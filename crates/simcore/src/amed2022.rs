@@ -32,9 +32,19 @@ pub struct ReportRow {
 pub fn rewrite_topology(topology: &Topology, bits: u32) -> Result<Topology> {
     let rewrite: fn(ConvShape) -> ConvShape = match bits {
         8 => |s| s,
-        4 => |s| ConvShape { num_filters: s.num_filters / 2 + 1, ..s },
-        3 => |s| ConvShape { num_filters: s.num_filters / 3 + 1, ..s },
-        2 => |s| ConvShape { stride_h: s.stride_h * 4, stride_w: s.stride_w * 4, ..s },
+        4 => |s| ConvShape {
+            num_filters: s.num_filters / 2 + 1,
+            ..s
+        },
+        3 => |s| ConvShape {
+            num_filters: s.num_filters / 3 + 1,
+            ..s
+        },
+        2 => |s| ConvShape {
+            stride_h: s.stride_h * 4,
+            stride_w: s.stride_w * 4,
+            ..s
+        },
         other => {
             return Err(SimError::allocation(
                 Location::field("bits"),
@@ -67,9 +77,18 @@ fn conv_form(kind: &LayerKind) -> ConvShape {
 }
 
 /// One layer's latency in ms at `bits` from its report row (see the module docs).
-pub fn layer_latency_ms(bits: u32, row: &ReportRow, topology: &Topology, index: usize, clock_hz: f64) -> f64 {
+pub fn layer_latency_ms(
+    bits: u32,
+    row: &ReportRow,
+    topology: &Topology,
+    index: usize,
+    clock_hz: f64,
+) -> f64 {
     let own = conv_form(&topology.layers[index].kind);
-    let next = topology.layers.get(index + 1).map_or(own, |l| conv_form(&l.kind));
+    let next = topology
+        .layers
+        .get(index + 1)
+        .map_or(own, |l| conv_form(&l.kind));
     let out_bits = f64::from(bits) * (own.num_filters * next.ifmap_h * next.ifmap_w) as f64;
     let compute_ms = 1000.0 * row.total_cycles / clock_hz;
     let ofmap_dram_ms = 1000.0 * (1.0 / row.avg_ofmap_dram_bw * 8.0) * out_bits / clock_hz;
@@ -87,7 +106,10 @@ pub fn latency_table(
     if n_layers > topology.layers.len() {
         return Err(SimError::topology(
             Location::field("n_layers"),
-            format!("{n_layers} layers requested, the topology has {}", topology.layers.len()),
+            format!(
+                "{n_layers} layers requested, the topology has {}",
+                topology.layers.len()
+            ),
         ));
     }
     for (bits, rows) in rows_by_bits {
@@ -116,30 +138,50 @@ pub fn read_report_rows(compute_csv: &Path, bandwidth_csv: &Path) -> Result<Vec<
     if cycles.len() != bw.len() {
         return Err(SimError::topology(
             Location::in_file(bandwidth_csv),
-            format!("{} rows, but {} in {}", bw.len(), cycles.len(), compute_csv.display()),
+            format!(
+                "{} rows, but {} in {}",
+                bw.len(),
+                cycles.len(),
+                compute_csv.display()
+            ),
         ));
     }
     Ok(cycles
         .into_iter()
         .zip(bw)
-        .map(|(total_cycles, avg_ofmap_dram_bw)| ReportRow { total_cycles, avg_ofmap_dram_bw })
+        .map(|(total_cycles, avg_ofmap_dram_bw)| ReportRow {
+            total_cycles,
+            avg_ofmap_dram_bw,
+        })
         .collect())
 }
 
 /// One numeric column of a SCALE-Sim report (comma separated, trailing comma, spaces).
 fn read_column(path: &Path, column: &str) -> Result<Vec<f64>> {
     let text = std::fs::read_to_string(path).map_err(|e| SimError::io(path, e))?;
-    let mut lines = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty());
+    let mut lines = text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty());
     let (_, header) = lines
         .next()
         .ok_or_else(|| SimError::topology(Location::in_file(path), "empty report"))?;
-    let index = header.split(',').position(|h| h.trim() == column).ok_or_else(|| {
-        SimError::topology(Location::in_file(path).at_line(1), format!("no column '{column}'"))
-    })?;
+    let index = header
+        .split(',')
+        .position(|h| h.trim() == column)
+        .ok_or_else(|| {
+            SimError::topology(
+                Location::in_file(path).at_line(1),
+                format!("no column '{column}'"),
+            )
+        })?;
     lines
         .map(|(n, line)| {
             let at = || Location::in_file(path).at_line(n + 1).with_field(column);
-            let cell = line.split(',').nth(index).ok_or_else(|| SimError::topology(at(), "row too short"))?;
+            let cell = line
+                .split(',')
+                .nth(index)
+                .ok_or_else(|| SimError::topology(at(), "row too short"))?;
             cell.trim()
                 .parse::<f64>()
                 .map_err(|_| SimError::topology(at(), format!("'{}' is not a number", cell.trim())))

@@ -65,15 +65,29 @@ pub fn layer_cost(
 ) -> LayerCost {
     let clock_hz = hw.clock_ghz * 1e9;
     let to_us = |cycles: f64| cycles / clock_hz * 1e6;
-    let elem_bits = [view.ifmap_elem_bits, view.filter_elem_bits, view.ofmap_elem_bits];
-    let dram_counts = [report.dram_ifmap.count, report.dram_filter.count, report.dram_ofmap.count];
+    let elem_bits = [
+        view.ifmap_elem_bits,
+        view.filter_elem_bits,
+        view.ofmap_elem_bits,
+    ];
+    let dram_counts = [
+        report.dram_ifmap.count,
+        report.dram_filter.count,
+        report.dram_ofmap.count,
+    ];
     let dram_bits: [u64; 3] = std::array::from_fn(|i| dram_counts[i] * elem_bits[i]);
     let wb = hw.word_bits;
-    let bus_bits = [bw_bits(hw.ifmap_bw, wb), bw_bits(hw.filter_bw, wb), bw_bits(hw.ofmap_bw, wb)];
+    let bus_bits = [
+        bw_bits(hw.ifmap_bw, wb),
+        bw_bits(hw.filter_bw, wb),
+        bw_bits(hw.ofmap_bw, wb),
+    ];
     let memory_latency_us: [f64; 3] =
         std::array::from_fn(|i| to_us(dram_bits[i] as f64 / bus_bits[i] as f64));
     let compute_latency_us = to_us(report.total_cycles as f64);
-    let latency_us = memory_latency_us.iter().fold(compute_latency_us, |m, &x| m.max(x));
+    let latency_us = memory_latency_us
+        .iter()
+        .fold(compute_latency_us, |m, &x| m.max(x));
     LayerCost {
         total_cycles: report.total_cycles,
         stall_cycles: report.stall_cycles,
@@ -104,33 +118,65 @@ fn layer_energy(
     let sram_pj = table.sram_read_pj
         * (sram_reads[0] as f64 * width(elem_bits[0]) + sram_reads[1] as f64 * width(elem_bits[1]))
         + table.sram_write_pj * report.sram_ofmap.count as f64 * width(elem_bits[2]);
-    let dram = [report.dram_ifmap.count, report.dram_filter.count, report.dram_ofmap.count];
-    let dram_pj = table.dram_access_pj * (0..3).map(|i| dram[i] as f64 * width(elem_bits[i])).sum::<f64>();
-    Energy { mac_pj: table.mac_pj * mac_scale * layer.macs() as f64, sram_pj, dram_pj }
+    let dram = [
+        report.dram_ifmap.count,
+        report.dram_filter.count,
+        report.dram_ofmap.count,
+    ];
+    let dram_pj = table.dram_access_pj
+        * (0..3)
+            .map(|i| dram[i] as f64 * width(elem_bits[i]))
+            .sum::<f64>();
+    Energy {
+        mac_pj: table.mac_pj * mac_scale * layer.macs() as f64,
+        sram_pj,
+        dram_pj,
+    }
 }
 
 /// Simulates `layer` at `bits` and prices it.
-pub fn simulate_layer_cost(layer: &Layer, hw: &HwConfig, bits: LayerBits, compat: CompatMode) -> Result<LayerCost> {
+pub fn simulate_layer_cost(
+    layer: &Layer,
+    hw: &HwConfig,
+    bits: LayerBits,
+    compat: CompatMode,
+) -> Result<LayerCost> {
     let (report, view) = simulate_layer_at(layer, hw, bits, compat)?;
     Ok(layer_cost(hw, layer, bits, &view, &report))
 }
 
 /// The bits of every layer for an allocation of (weight bits, activation bits) per layer:
 /// each layer's output takes the next layer's activation bits, the last layer's `word_bits`.
-pub fn layer_bits(topology: &Topology, allocation: &[(u32, u32)], word_bits: u32) -> Result<Vec<LayerBits>> {
+pub fn layer_bits(
+    topology: &Topology,
+    allocation: &[(u32, u32)],
+    word_bits: u32,
+) -> Result<Vec<LayerBits>> {
     if allocation.len() != topology.layers.len() {
         return Err(SimError::allocation(
             Location::field("allocation"),
-            format!("{} layers in the allocation, the topology has {}", allocation.len(), topology.layers.len()),
+            format!(
+                "{} layers in the allocation, the topology has {}",
+                allocation.len(),
+                topology.layers.len()
+            ),
         ));
     }
-    let outs = allocation.iter().skip(1).map(|&(_, a)| a).chain([word_bits]);
+    let outs = allocation
+        .iter()
+        .skip(1)
+        .map(|&(_, a)| a)
+        .chain([word_bits]);
     allocation
         .iter()
         .zip(outs)
         .zip(&topology.layers)
         .map(|((&(w_bits, a_bits), out_bits), layer)| {
-            let bits = LayerBits { w_bits, a_bits, out_bits };
+            let bits = LayerBits {
+                w_bits,
+                a_bits,
+                out_bits,
+            };
             bits.validate(&layer.name)?;
             Ok(bits)
         })
@@ -201,7 +247,9 @@ pub fn simulate_mixed(
         .collect();
     let runs = distinct
         .par_iter()
-        .map(|&(layer, b)| simulate_layer_at(layer, hw, b, compat).map(|(report, view)| (report, view, b)))
+        .map(|&(layer, b)| {
+            simulate_layer_at(layer, hw, b, compat).map(|(report, view)| (report, view, b))
+        })
         .collect::<Result<Vec<_>>>()?;
     let layers = topology
         .layers
@@ -211,8 +259,16 @@ pub fn simulate_mixed(
             let (report, view, b) = &runs[slot];
             let mut report = report.clone();
             report.name.clone_from(&layer.name);
-            MixedLayer { cost: layer_cost(hw, layer, *b, view, &report), report, bits: *b }
+            MixedLayer {
+                cost: layer_cost(hw, layer, *b, view, &report),
+                report,
+                bits: *b,
+            }
         })
         .collect();
-    Ok(MixedReport { topology: topology.name.clone(), hw: hw.name.clone(), layers })
+    Ok(MixedReport {
+        topology: topology.name.clone(),
+        hw: hw.name.clone(),
+        layers,
+    })
 }

@@ -78,38 +78,72 @@ pub struct CostModel {
 
 impl CostModel {
     /// Builds the tables for `topology` on `hw` with the engine in `compat` mode.
-    pub fn new(topology: &Topology, hw: &HwConfig, choices: &[u32], compat: CompatMode) -> Result<Self> {
-        Self::build(topology, choices, hw.word_bits, |layer, bits| simulate_layer_cost(layer, hw, bits, compat))
+    pub fn new(
+        topology: &Topology,
+        hw: &HwConfig,
+        choices: &[u32],
+        compat: CompatMode,
+    ) -> Result<Self> {
+        Self::build(topology, choices, hw.word_bits, |layer, bits| {
+            simulate_layer_cost(layer, hw, bits, compat)
+        })
     }
 
     /// Builds the tables with `simulate`, which gives one layer's cost at given bits
     /// (`new` uses `cost::simulate_layer_cost`). `word_bits` is the output width after the
     /// last layer and the native width of the reference cost.
-    pub fn build<F>(topology: &Topology, choices: &[u32], word_bits: u32, simulate: F) -> Result<Self>
+    pub fn build<F>(
+        topology: &Topology,
+        choices: &[u32],
+        word_bits: u32,
+        simulate: F,
+    ) -> Result<Self>
     where
         F: Fn(&Layer, LayerBits) -> Result<LayerCost> + Sync,
     {
         if choices.is_empty() {
-            return Err(SimError::allocation(Location::field("bits"), "no bit choices given"));
+            return Err(SimError::allocation(
+                Location::field("bits"),
+                "no bit choices given",
+            ));
         }
         for (i, &b) in choices.iter().enumerate() {
             check_bits(b, "bits", &i.to_string())?;
             if choices[..i].contains(&b) {
-                return Err(SimError::allocation(Location::field("bits"), format!("{b} bits listed twice")));
+                return Err(SimError::allocation(
+                    Location::field("bits"),
+                    format!("{b} bits listed twice"),
+                ));
             }
         }
         let layers = &topology.layers;
         if layers.is_empty() {
-            return Err(SimError::topology(Location::field("layers"), "the topology has no layers"));
+            return Err(SimError::topology(
+                Location::field("layers"),
+                "the topology has no layers",
+            ));
         }
         let n = choices.len();
         let last = layers.len() - 1;
-        let outs = |l: usize| if l == last { vec![word_bits] } else { choices.to_vec() };
+        let outs = |l: usize| {
+            if l == last {
+                vec![word_bits]
+            } else {
+                choices.to_vec()
+            }
+        };
 
         // Distinct (layer kind, bits) simulations; repeated shapes share them.
         let mut distinct = Distinct::default();
-        let native_bits = LayerBits { w_bits: word_bits, a_bits: word_bits, out_bits: word_bits };
-        let native_slots: Vec<usize> = layers.iter().map(|l| distinct.slot(l, native_bits)).collect();
+        let native_bits = LayerBits {
+            w_bits: word_bits,
+            a_bits: word_bits,
+            out_bits: word_bits,
+        };
+        let native_slots: Vec<usize> = layers
+            .iter()
+            .map(|l| distinct.slot(l, native_bits))
+            .collect();
         let mut slots = Vec::with_capacity(layers.len() * n * n * n);
         for (l, layer) in layers.iter().enumerate() {
             let outs = outs(l);
@@ -117,7 +151,14 @@ impl CostModel {
                 for &a in choices {
                     for o in 0..n {
                         let out_bits = outs[o.min(outs.len() - 1)];
-                        slots.push(distinct.slot(layer, LayerBits { w_bits: w, a_bits: a, out_bits }));
+                        slots.push(distinct.slot(
+                            layer,
+                            LayerBits {
+                                w_bits: w,
+                                a_bits: a,
+                                out_bits,
+                            },
+                        ));
                     }
                 }
             }
@@ -188,7 +229,11 @@ impl CostModel {
         }
         Err(SimError::allocation(
             Location::field(format!("{}.{field}", self.names[layer])),
-            format!("choice index {index} is out of range for the {} bit choices {:?}", self.choices.len(), self.choices),
+            format!(
+                "choice index {index} is out of range for the {} bit choices {:?}",
+                self.choices.len(),
+                self.choices
+            ),
         ))
     }
 
@@ -196,7 +241,10 @@ impl CostModel {
         if l >= self.names.len() {
             return Err(SimError::allocation(
                 Location::field("layer"),
-                format!("layer index {l}, the topology has {} layers", self.names.len()),
+                format!(
+                    "layer index {l}, the topology has {} layers",
+                    self.names.len()
+                ),
             ));
         }
         self.check_index(w, l, "w")?;
@@ -209,7 +257,10 @@ impl CostModel {
         }
         Err(SimError::allocation(
             Location::field("allocation"),
-            format!("{len} layers in the allocation, the topology has {}", self.names.len()),
+            format!(
+                "{len} layers in the allocation, the topology has {}",
+                self.names.len()
+            ),
         ))
     }
 
@@ -229,7 +280,12 @@ impl CostModel {
         let indices = allocation
             .iter()
             .enumerate()
-            .map(|(l, &(w, a))| Ok((self.choice_index(l, "w_bits", w)?, self.choice_index(l, "a_bits", a)?)))
+            .map(|(l, &(w, a))| {
+                Ok((
+                    self.choice_index(l, "w_bits", w)?,
+                    self.choice_index(l, "a_bits", a)?,
+                ))
+            })
             .collect::<Result<Vec<_>>>()?;
         self.cost(&indices)
     }
@@ -249,7 +305,10 @@ impl CostModel {
             .iter()
             .map(|name| {
                 allocation.get(name).copied().ok_or_else(|| {
-                    SimError::allocation(Location::field(name.clone()), "layer missing from the allocation")
+                    SimError::allocation(
+                        Location::field(name.clone()),
+                        "layer missing from the allocation",
+                    )
                 })
             })
             .collect::<Result<Vec<_>>>()?;
@@ -261,7 +320,10 @@ impl CostModel {
         self.choices.iter().position(|&c| c == bits).ok_or_else(|| {
             SimError::allocation(
                 Location::field(format!("{}.{field}", self.names[l])),
-                format!("{bits} bits is not one of the model's bit choices {:?}", self.choices),
+                format!(
+                    "{bits} bits is not one of the model's bit choices {:?}",
+                    self.choices
+                ),
             )
         })
     }

@@ -18,11 +18,20 @@ use crate::topology::{ConvShape, LayerKind};
 /// is not grouped.
 pub fn group_shape(kind: &LayerKind) -> Option<(ConvShape, u64)> {
     match *kind {
-        LayerKind::Depthwise(s) => {
-            Some((ConvShape { channels: 1, num_filters: s.num_filters / s.channels, ..s }, s.channels))
-        }
+        LayerKind::Depthwise(s) => Some((
+            ConvShape {
+                channels: 1,
+                num_filters: s.num_filters / s.channels,
+                ..s
+            },
+            s.channels,
+        )),
         LayerKind::Grouped { conv, groups } => Some((
-            ConvShape { channels: conv.channels / groups, num_filters: conv.num_filters / groups, ..conv },
+            ConvShape {
+                channels: conv.channels / groups,
+                num_filters: conv.num_filters / groups,
+                ..conv
+            },
             groups,
         )),
         LayerKind::Conv(_) | LayerKind::Gemm { .. } => None,
@@ -37,7 +46,10 @@ pub fn simulate_grouped(
     simulate_dense: impl FnOnce(&ConvShape) -> Result<LayerReport>,
 ) -> Result<LayerReport> {
     let (shape, groups) = group_shape(kind).ok_or_else(|| {
-        SimError::topology(Location::field("kind"), "only depthwise and grouped layers run as groups")
+        SimError::topology(
+            Location::field("kind"),
+            "only depthwise and grouped layers run as groups",
+        )
     })?;
     let one = simulate_dense(&shape)?;
     Ok(back_to_back(&one, groups, array_pes))
@@ -58,8 +70,16 @@ pub fn back_to_back(one: &LayerReport, groups: u64, array_pes: u64) -> LayerRepo
         stop_cycle: a.stop_cycle + shift,
         count: a.count * groups,
     };
-    let (sram_ifmap, sram_filter, sram_ofmap) = (spread(&one.sram_ifmap), spread(&one.sram_filter), spread(&one.sram_ofmap));
-    let (dram_ifmap, dram_filter, dram_ofmap) = (spread(&one.dram_ifmap), spread(&one.dram_filter), spread(&one.dram_ofmap));
+    let (sram_ifmap, sram_filter, sram_ofmap) = (
+        spread(&one.sram_ifmap),
+        spread(&one.sram_filter),
+        spread(&one.sram_ofmap),
+    );
+    let (dram_ifmap, dram_filter, dram_ofmap) = (
+        spread(&one.dram_ifmap),
+        spread(&one.dram_filter),
+        spread(&one.dram_ofmap),
+    );
     let per_cycle = |a: &Access| a.count as f64 / total_cycles as f64;
     let dram_rate = |a: &Access| a.count as f64 / (a.stop_cycle - a.start_cycle + 1.0);
     let macs = one.macs * groups;
@@ -92,7 +112,11 @@ mod tests {
     use super::*;
 
     fn access(start: f64, stop: f64, count: u64) -> Access {
-        Access { start_cycle: start, stop_cycle: stop, count }
+        Access {
+            start_cycle: start,
+            stop_cycle: stop,
+            count,
+        }
     }
 
     fn one_group() -> LayerReport {

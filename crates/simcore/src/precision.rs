@@ -33,12 +33,20 @@ pub struct LayerBits {
 impl LayerBits {
     /// Every operand at the config's word size: SCALE-Sim's view.
     pub fn native(hw: &HwConfig) -> Self {
-        Self { w_bits: hw.word_bits, a_bits: hw.word_bits, out_bits: hw.word_bits }
+        Self {
+            w_bits: hw.word_bits,
+            a_bits: hw.word_bits,
+            out_bits: hw.word_bits,
+        }
     }
 
     /// Checks that each width is in 1..=32. `layer` names the layer in the error.
     pub fn validate(&self, layer: &str) -> Result<()> {
-        for (field, bits) in [("w_bits", self.w_bits), ("a_bits", self.a_bits), ("out_bits", self.out_bits)] {
+        for (field, bits) in [
+            ("w_bits", self.w_bits),
+            ("a_bits", self.a_bits),
+            ("out_bits", self.out_bits),
+        ] {
             check_bits(bits, layer, field)?;
         }
         Ok(())
@@ -135,14 +143,23 @@ impl PrecisionView {
             filter_bw_elems: bw_elems(bw_bits(hw.filter_bw, wb), filter_elem_bits),
             ofmap_bw_elems: bw_elems(bw_bits(hw.ofmap_bw, wb), ofmap_elem_bits),
         };
-        Ok(Self { params, pack, ifmap_elem_bits, filter_elem_bits, ofmap_elem_bits })
+        Ok(Self {
+            params,
+            pack,
+            ifmap_elem_bits,
+            filter_elem_bits,
+            ofmap_elem_bits,
+        })
     }
 
     /// The convolution the engine simulates: `pack` channels share one engine element, so
     /// the reduction window R·S·C becomes R·S·⌈C/pack⌉ with the im2col address structure
     /// (and hence SCALE-Sim's SRAM reuse) of a real convolution intact.
     pub fn pack_conv(&self, shape: &ConvShape) -> ConvShape {
-        ConvShape { channels: shape.channels.div_ceil(self.pack), ..*shape }
+        ConvShape {
+            channels: shape.channels.div_ceil(self.pack),
+            ..*shape
+        }
     }
 
     /// A GEMM M×K·K×N packs its reduction K: SCALE-Sim's conv form of it (H=M, W=K, R=1,
@@ -172,13 +189,18 @@ pub fn simulate_layer_at(
     compat: CompatMode,
 ) -> Result<(LayerReport, PrecisionView)> {
     let view = PrecisionView::new(hw, bits, &layer.name)?;
-    let dense = |shape: &ConvShape| engine::simulate_conv(&view.pack_conv(shape), &view.params, compat);
+    let dense =
+        |shape: &ConvShape| engine::simulate_conv(&view.pack_conv(shape), &view.params, compat);
     let mut report = match layer.kind {
         LayerKind::Conv(shape) => dense(&shape)?,
-        LayerKind::Gemm { m, n, k } => engine::simulate_conv(&view.pack_gemm(m, n, k), &view.params, compat)?,
-        LayerKind::Depthwise(_) | LayerKind::Grouped { .. } => {
-            grouped::simulate_grouped(&layer.kind, view.params.array_rows * view.params.array_cols, dense)?
+        LayerKind::Gemm { m, n, k } => {
+            engine::simulate_conv(&view.pack_gemm(m, n, k), &view.params, compat)?
         }
+        LayerKind::Depthwise(_) | LayerKind::Grouped { .. } => grouped::simulate_grouped(
+            &layer.kind,
+            view.params.array_rows * view.params.array_cols,
+            dense,
+        )?,
     };
     report.name.clone_from(&layer.name);
     Ok((report, view))

@@ -51,20 +51,36 @@ pub fn resnet18_scalesim() -> Topology {
             }),
         })
         .collect();
-    Topology { name: "Resnet18".into(), layers }
+    Topology {
+        name: "Resnet18".into(),
+        layers,
+    }
 }
 
 fn shipped_rows(bits: u32) -> Vec<ReportRow> {
-    let suffix = if bits == 8 { String::new() } else { format!("_{bits}") };
-    let run = reference_dir().join(format!("simulator_analitics_resnet18{suffix}/scale_32_32_os"));
-    read_report_rows(&run.join("COMPUTE_REPORT.csv"), &run.join("BANDWIDTH_REPORT.csv")).unwrap()
+    let suffix = if bits == 8 {
+        String::new()
+    } else {
+        format!("_{bits}")
+    };
+    let run = reference_dir().join(format!(
+        "simulator_analitics_resnet18{suffix}/scale_32_32_os"
+    ));
+    read_report_rows(
+        &run.join("COMPUTE_REPORT.csv"),
+        &run.join("BANDWIDTH_REPORT.csv"),
+    )
+    .unwrap()
 }
 
 /// (layer name, latency at 2, 3, 4, 8 bits as printed) from the shipped table.
 fn shipped_table() -> Vec<(String, Vec<String>)> {
     let text = std::fs::read_to_string(reference_dir().join("Latency_table_resnet18.csv")).unwrap();
     let mut lines = text.lines();
-    assert_eq!(lines.next().unwrap(), ",latency_2,latency_3,latency_4,latency_8");
+    assert_eq!(
+        lines.next().unwrap(),
+        ",latency_2,latency_3,latency_4,latency_8"
+    );
     lines
         .map(|line| {
             let mut cells = line.split(',');
@@ -88,7 +104,10 @@ fn the_released_formula_reproduces_the_resnet18_table_from_the_shipped_reports()
             let decimals = w.split_once('.').map_or(0, |(_, d)| d.len());
             let printed: f64 = w.parse().unwrap();
             let half_unit = 0.5 * 10f64.powi(-(decimals as i32));
-            assert!((printed - g).abs() <= half_unit * (1.0 + 1e-9), "{name}: table {w}, recomputed {g}");
+            assert!(
+                (printed - g).abs() <= half_unit * (1.0 + 1e-9),
+                "{name}: table {w}, recomputed {g}"
+            );
         }
     }
     // §5.4: the paper's Table 2 is the table sum / 10: 34.98 ms at 8 bits, 24.47 at 4.
@@ -111,8 +130,15 @@ fn the_topology_rewrites_match_the_shipped_reports_compute_cycles() {
         let rewritten = rewrite_topology(&resnet18_scalesim(), bits).unwrap();
         let rows = shipped_rows(bits);
         for (layer, row) in rewritten.layers.iter().zip(&rows) {
-            let LayerKind::Conv(shape) = &layer.kind else { unreachable!() };
-            assert_eq!(os_cycles(shape), row.total_cycles, "{} at {bits} bits", layer.name);
+            let LayerKind::Conv(shape) = &layer.kind else {
+                unreachable!()
+            };
+            assert_eq!(
+                os_cycles(shape),
+                row.total_cycles,
+                "{} at {bits} bits",
+                layer.name
+            );
         }
     }
 }
@@ -134,7 +160,10 @@ fn the_engine_reproduces_the_shipped_reports_cycles_and_ofmap_bandwidth() {
         ifmap_bw: 1 << 20,
         filter_bw: 1 << 20,
         ofmap_bw: 32,
-        ..simcore::HwConfig::from_file(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs/scalesim.toml")).unwrap()
+        ..simcore::HwConfig::from_file(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs/scalesim.toml"),
+        )
+        .unwrap()
     };
     let mut exact_bw = 0;
     let mut worst_bw = 0.0f64;
@@ -142,10 +171,20 @@ fn the_engine_reproduces_the_shipped_reports_cycles_and_ofmap_bandwidth() {
     for bits in TABLE_BITS {
         let topology = rewrite_topology(&resnet18_scalesim(), bits).unwrap();
         let ours = simcore::engine::simulate(&topology, &hw, simcore::CompatMode::Fixed).unwrap();
-        for ((layer, got), want) in topology.layers.iter().zip(&ours.layers).zip(shipped_rows(bits)) {
-            assert_eq!(got.total_cycles as f64, want.total_cycles, "{} at {bits} bits", layer.name);
+        for ((layer, got), want) in topology
+            .layers
+            .iter()
+            .zip(&ours.layers)
+            .zip(shipped_rows(bits))
+        {
+            assert_eq!(
+                got.total_cycles as f64, want.total_cycles,
+                "{} at {bits} bits",
+                layer.name
+            );
             assert_eq!(got.stall_cycles, 0);
-            let rel = (got.avg_ofmap_dram_bw - want.avg_ofmap_dram_bw).abs() / want.avg_ofmap_dram_bw;
+            let rel =
+                (got.avg_ofmap_dram_bw - want.avg_ofmap_dram_bw).abs() / want.avg_ofmap_dram_bw;
             worst_bw = worst_bw.max(rel);
             exact_bw += usize::from(rel < 1e-12);
         }
@@ -159,6 +198,12 @@ fn the_engine_reproduces_the_shipped_reports_cycles_and_ofmap_bandwidth() {
     assert_eq!(exact_bw, 84, "worst relative error {worst_bw:e}");
     // So the whole released table follows from the engine alone.
     let table = latency_table(&resnet18_scalesim(), 20, &rows_by_bits, 2e8).unwrap();
-    let shipped = latency_table(&resnet18_scalesim(), 20, &TABLE_BITS.map(|b| (b, shipped_rows(b))), 2e8).unwrap();
+    let shipped = latency_table(
+        &resnet18_scalesim(),
+        20,
+        &TABLE_BITS.map(|b| (b, shipped_rows(b))),
+        2e8,
+    )
+    .unwrap();
     assert_eq!(table, shipped);
 }

@@ -24,8 +24,15 @@ fn shape(out: u64, kernel: u64, stride: u64, channels: u64, filters: u64) -> Con
 /// torchvision `mobilenet_v2()` at 224×224, in module order: stem, 17 inverted residual
 /// blocks (expand 1×1 when t > 1, depthwise 3×3, project 1×1), the last 1×1 conv, classifier.
 fn mobilenet_v2() -> Topology {
-    let settings: [(u64, u64, u64, u64); 7] =
-        [(1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1)];
+    let settings: [(u64, u64, u64, u64); 7] = [
+        (1, 16, 1, 1),
+        (6, 24, 2, 2),
+        (6, 32, 3, 2),
+        (6, 64, 4, 2),
+        (6, 96, 3, 1),
+        (6, 160, 3, 2),
+        (6, 320, 1, 1),
+    ];
     let mut layers = vec![Layer::conv("features.0.0", shape(112, 3, 2, 3, 32)).unwrap()];
     let (mut size, mut channels, mut block) = (112, 32, 1);
     for (t, c, n, s) in settings {
@@ -39,10 +46,14 @@ fn mobilenet_v2() -> Topology {
                 label
             };
             if t != 1 {
-                layers.push(Layer::conv(name(&mut conv), shape(size, 1, 1, channels, hidden)).unwrap());
+                layers.push(
+                    Layer::conv(name(&mut conv), shape(size, 1, 1, channels, hidden)).unwrap(),
+                );
             }
             let out = size.div_ceil(stride);
-            layers.push(Layer::depthwise(name(&mut conv), shape(out, 3, stride, hidden, hidden)).unwrap());
+            layers.push(
+                Layer::depthwise(name(&mut conv), shape(out, 3, stride, hidden, hidden)).unwrap(),
+            );
             layers.push(Layer::conv(name(&mut conv), shape(out, 1, 1, hidden, c)).unwrap());
             size = out;
             channels = c;
@@ -55,7 +66,12 @@ fn mobilenet_v2() -> Topology {
 }
 
 fn config(name: &str) -> HwConfig {
-    HwConfig::from_file(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs").join(format!("{name}.toml"))).unwrap()
+    HwConfig::from_file(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../configs")
+            .join(format!("{name}.toml")),
+    )
+    .unwrap()
 }
 
 #[test]
@@ -63,10 +79,20 @@ fn mobilenet_v2_has_torchvisions_layers_macs_weights_and_outputs() {
     let t = mobilenet_v2();
     // Counted on torchvision 0.24 `mobilenet_v2()` with forward hooks on a 1×3×224×224 input.
     assert_eq!(t.layers.len(), 53);
-    assert_eq!(t.layers.iter().filter(|l| l.kind_name() == "depthwise").count(), 17);
+    assert_eq!(
+        t.layers
+            .iter()
+            .filter(|l| l.kind_name() == "depthwise")
+            .count(),
+        17
+    );
     assert_eq!(t.total_macs(), 300_774_272);
     assert_eq!(t.layers.iter().map(Layer::weights).sum::<u64>(), 3_469_760);
-    let outputs: u64 = t.layers.iter().map(|l| l.ofmap_h() * l.ofmap_w() * l.shape().num_filters).sum();
+    let outputs: u64 = t
+        .layers
+        .iter()
+        .map(|l| l.ofmap_h() * l.ofmap_w() * l.shape().num_filters)
+        .sum();
     assert_eq!(outputs, 6_679_112);
 }
 
@@ -82,8 +108,17 @@ fn mobilenet_v2_simulates_on_every_shipped_config() {
         for (layer, r) in t.layers.iter().zip(&report.layers) {
             let outputs = layer.ofmap_h() * layer.ofmap_w() * layer.shape().num_filters;
             // Every output reaches DRAM (whole lines, so a little padding may be added).
-            assert!(r.dram_ofmap.count >= outputs, "{name} {}: {} < {outputs}", layer.name, r.dram_ofmap.count);
-            assert!(r.total_cycles > 0 && r.overall_util > 0.0 && r.overall_util <= 100.0, "{name} {}", layer.name);
+            assert!(
+                r.dram_ofmap.count >= outputs,
+                "{name} {}: {} < {outputs}",
+                layer.name,
+                r.dram_ofmap.count
+            );
+            assert!(
+                r.total_cycles > 0 && r.overall_util > 0.0 && r.overall_util <= 100.0,
+                "{name} {}",
+                layer.name
+            );
         }
     }
 }
@@ -95,14 +130,33 @@ fn a_depthwise_layer_is_its_channels_run_back_to_back() {
     let dw = shape(14, 3, 1, 96, 192);
     let layer = Layer::depthwise("dw", dw).unwrap();
     let whole = engine::simulate_layer(&layer, &params, CompatMode::ScalesimV3).unwrap();
-    let one = engine::simulate_conv(&ConvShape { channels: 1, num_filters: 2, ..dw }, &params, CompatMode::ScalesimV3).unwrap();
+    let one = engine::simulate_conv(
+        &ConvShape {
+            channels: 1,
+            num_filters: 2,
+            ..dw
+        },
+        &params,
+        CompatMode::ScalesimV3,
+    )
+    .unwrap();
     assert_eq!(whole.total_cycles, 96 * (one.total_cycles + 1) - 1);
     assert_eq!(whole.macs, layer.macs());
     assert_eq!(whole.macs, 14 * 14 * 9 * 192);
     assert_eq!(whole.sram_filter.count, 96 * one.sram_filter.count);
     // A grouped layer with one group is the dense convolution.
     let dense = shape(7, 3, 1, 16, 32);
-    let g1 = engine::simulate_layer(&Layer::grouped("g", dense, 1).unwrap(), &params, CompatMode::ScalesimV3).unwrap();
-    let conv = engine::simulate_layer(&Layer::conv("g", dense).unwrap(), &params, CompatMode::ScalesimV3).unwrap();
+    let g1 = engine::simulate_layer(
+        &Layer::grouped("g", dense, 1).unwrap(),
+        &params,
+        CompatMode::ScalesimV3,
+    )
+    .unwrap();
+    let conv = engine::simulate_layer(
+        &Layer::conv("g", dense).unwrap(),
+        &params,
+        CompatMode::ScalesimV3,
+    )
+    .unwrap();
     assert_eq!(g1, conv);
 }

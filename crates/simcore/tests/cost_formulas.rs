@@ -23,7 +23,12 @@ fn hw(bit_fusion: bool) -> HwConfig {
         word_bits: 8,
         pe_bits: 8,
         bit_fusion,
-        energy: EnergyTable { mac_pj: 0.2, sram_read_pj: 2.0, sram_write_pj: 3.0, dram_access_pj: 100.0 },
+        energy: EnergyTable {
+            mac_pj: 0.2,
+            sram_read_pj: 2.0,
+            sram_write_pj: 3.0,
+            dram_access_pj: 100.0,
+        },
         ifmap_offset: 0,
         filter_offset: 10_000_000,
         ofmap_offset: 20_000_000,
@@ -31,7 +36,11 @@ fn hw(bit_fusion: bool) -> HwConfig {
 }
 
 fn access(count: u64) -> Access {
-    Access { start_cycle: 0.0, stop_cycle: 1.0, count }
+    Access {
+        start_cycle: 0.0,
+        stop_cycle: 1.0,
+        count,
+    }
 }
 
 fn report(total_cycles: i64, dram: [u64; 3]) -> LayerReport {
@@ -79,26 +88,68 @@ fn layer() -> Layer {
 
 #[test]
 fn the_engine_view_scales_capacities_and_bandwidths_by_element_width() {
-    let bits = LayerBits { w_bits: 4, a_bits: 2, out_bits: 3 };
+    let bits = LayerBits {
+        w_bits: 4,
+        a_bits: 2,
+        out_bits: 3,
+    };
     let view = PrecisionView::new(&hw(false), bits, "l").unwrap();
     let p = view.params;
-    assert_eq!((p.ifmap_sram_elems, p.filter_sram_elems, p.ofmap_sram_elems), (8192, 2048, 2730));
+    assert_eq!(
+        (p.ifmap_sram_elems, p.filter_sram_elems, p.ofmap_sram_elems),
+        (8192, 2048, 2730)
+    );
     // 80, 32 and 16 bits per cycle.
-    assert_eq!((p.ifmap_bw_elems, p.filter_bw_elems, p.ofmap_bw_elems), (40, 8, 5));
+    assert_eq!(
+        (p.ifmap_bw_elems, p.filter_bw_elems, p.ofmap_bw_elems),
+        (40, 8, 5)
+    );
     // A 32-bit ofmap on a 16-bit bus still moves one element per cycle.
-    let wide = PrecisionView::new(&hw(false), LayerBits { out_bits: 32, ..bits }, "l").unwrap();
+    let wide = PrecisionView::new(
+        &hw(false),
+        LayerBits {
+            out_bits: 32,
+            ..bits
+        },
+        "l",
+    )
+    .unwrap();
     assert_eq!(wide.params.ofmap_bw_elems, 1);
 }
 
 #[test]
 fn bit_fusion_packs_channels_and_widens_the_packed_elements() {
-    let bits = LayerBits { w_bits: 4, a_bits: 2, out_bits: 8 };
+    let bits = LayerBits {
+        w_bits: 4,
+        a_bits: 2,
+        out_bits: 8,
+    };
     let view = PrecisionView::new(&hw(true), bits, "l").unwrap();
     assert_eq!(view.pack, 2 * 4);
-    assert_eq!((view.ifmap_elem_bits, view.filter_elem_bits, view.ofmap_elem_bits), (16, 32, 8));
+    assert_eq!(
+        (
+            view.ifmap_elem_bits,
+            view.filter_elem_bits,
+            view.ofmap_elem_bits
+        ),
+        (16, 32, 8)
+    );
     assert_eq!(view.params.ifmap_sram_elems, 2 * 1024 * 8 / 16);
-    assert_eq!(view.pack_conv(&shape()), ConvShape { channels: 1, ..shape() });
-    assert_eq!(view.pack_gemm(5, 7, 100), ConvShape { ifmap_w: 13, filter_w: 13, ..view.pack_gemm(5, 7, 13 * 8) });
+    assert_eq!(
+        view.pack_conv(&shape()),
+        ConvShape {
+            channels: 1,
+            ..shape()
+        }
+    );
+    assert_eq!(
+        view.pack_gemm(5, 7, 100),
+        ConvShape {
+            ifmap_w: 13,
+            filter_w: 13,
+            ..view.pack_gemm(5, 7, 13 * 8)
+        }
+    );
     // Wider than the fused PE: a typed error naming the layer and field.
     let err = PrecisionView::new(&hw(true), LayerBits { w_bits: 16, ..bits }, "conv3").unwrap_err();
     assert!(err.to_string().contains("conv3.w_bits"), "{err}");
@@ -107,7 +158,11 @@ fn bit_fusion_packs_channels_and_widens_the_packed_elements() {
 #[test]
 fn bits_outside_1_to_32_are_rejected() {
     for bad in [0, 33] {
-        let bits = LayerBits { w_bits: 8, a_bits: bad, out_bits: 8 };
+        let bits = LayerBits {
+            w_bits: 8,
+            a_bits: bad,
+            out_bits: 8,
+        };
         let err = PrecisionView::new(&hw(false), bits, "fc").unwrap_err();
         assert!(err.to_string().contains("fc.a_bits"), "{err}");
     }
@@ -115,7 +170,11 @@ fn bits_outside_1_to_32_are_rejected() {
 
 #[test]
 fn latency_is_the_max_of_compute_and_each_operands_dram_time() {
-    let bits = LayerBits { w_bits: 4, a_bits: 2, out_bits: 8 };
+    let bits = LayerBits {
+        w_bits: 4,
+        a_bits: 2,
+        out_bits: 8,
+    };
     let hw = hw(false);
     let view = PrecisionView::new(&hw, bits, "l").unwrap();
     // Compute-bound: 1000 cycles at 0.5 GHz = 2 µs.
@@ -135,7 +194,11 @@ fn latency_is_the_max_of_compute_and_each_operands_dram_time() {
 
 #[test]
 fn energy_scales_every_access_by_its_width() {
-    let bits = LayerBits { w_bits: 4, a_bits: 2, out_bits: 8 };
+    let bits = LayerBits {
+        w_bits: 4,
+        a_bits: 2,
+        out_bits: 8,
+    };
     let hw = hw(false);
     let view = PrecisionView::new(&hw, bits, "l").unwrap();
     let c = layer_cost(&hw, &layer(), bits, &view, &report(1000, [100, 200, 10]));
@@ -160,12 +223,22 @@ fn depthwise_and_grouped_size_counts_their_real_weights() {
         stride_h: 1,
         stride_w: 1,
     };
-    let bits = LayerBits { w_bits: 3, a_bits: 8, out_bits: 8 };
+    let bits = LayerBits {
+        w_bits: 3,
+        a_bits: 8,
+        out_bits: 8,
+    };
     let hw = hw(false);
     let view = PrecisionView::new(&hw, bits, "l").unwrap();
     let r = report(10, [0, 0, 0]);
     let dw = layer_cost(&hw, &Layer::depthwise("d", shape).unwrap(), bits, &view, &r);
     assert_eq!(dw.size_bits, 9 * 16 * 3);
-    let g = layer_cost(&hw, &Layer::grouped("g", shape, 4).unwrap(), bits, &view, &r);
+    let g = layer_cost(
+        &hw,
+        &Layer::grouped("g", shape, 4).unwrap(),
+        bits,
+        &view,
+        &r,
+    );
     assert_eq!(g.size_bits, 9 * 2 * 16 * 3);
 }

@@ -25,13 +25,25 @@ fn conv(name: &str, hw: u64, c: u64, k: u64) -> Layer {
 
 /// Three layers, the first two of the same shape.
 fn topology() -> Topology {
-    Topology::new("t", vec![conv("a", 10, 4, 8), conv("b", 10, 4, 8), conv("c", 8, 8, 16)]).unwrap()
+    Topology::new(
+        "t",
+        vec![
+            conv("a", 10, 4, 8),
+            conv("b", 10, 4, 8),
+            conv("c", 8, 8, 16),
+        ],
+    )
+    .unwrap()
 }
 
 /// A cost that grows with every width, distinct per layer shape.
 fn cost_of(layer: &Layer, bits: LayerBits) -> LayerCost {
     let macs = layer.macs() as f64;
-    let (w, a, o) = (f64::from(bits.w_bits), f64::from(bits.a_bits), f64::from(bits.out_bits));
+    let (w, a, o) = (
+        f64::from(bits.w_bits),
+        f64::from(bits.a_bits),
+        f64::from(bits.out_bits),
+    );
     LayerCost {
         total_cycles: (macs / 16.0 * (w + a)) as i64,
         stall_cycles: (o * 3.0) as i64,
@@ -40,7 +52,11 @@ fn cost_of(layer: &Layer, bits: LayerBits) -> LayerCost {
         latency_us: macs * w + 100.0 * a + 10.0 * o,
         dram_bits: [a as u64, w as u64, o as u64],
         size_bits: layer.weights() * u64::from(bits.w_bits),
-        energy: Energy { mac_pj: w * a, sram_pj: o, dram_pj: 0.0 },
+        energy: Energy {
+            mac_pj: w * a,
+            sram_pj: o,
+            dram_pj: 0.0,
+        },
     }
 }
 
@@ -60,7 +76,14 @@ fn a_query_sums_each_layer_at_the_next_layers_activation_bits() {
     let mut latency = 0.0;
     let mut size = 0.0;
     for (l, &(w, a)) in bits.iter().enumerate() {
-        let c = cost_of(&t.layers[l], LayerBits { w_bits: w, a_bits: a, out_bits: outs[l] });
+        let c = cost_of(
+            &t.layers[l],
+            LayerBits {
+                w_bits: w,
+                a_bits: a,
+                out_bits: outs[l],
+            },
+        );
         latency += c.latency_us;
         size += c.size_bits as f64 / 8.0;
     }
@@ -94,9 +117,19 @@ fn the_native_reference_is_every_layer_at_word_bits() {
 #[test]
 fn batches_agree_with_single_queries_in_both_layouts() {
     let m = model();
-    let allocs: Vec<[(usize, usize); 3]> =
-        (0..5000).map(|i| [(i % 4, (i / 4) % 4), ((i / 16) % 4, (i / 64) % 4), ((i / 7) % 4, (i / 3) % 4)]).collect();
-    let flat: Vec<usize> = allocs.iter().flat_map(|a| a.iter().flat_map(|&(w, x)| [w, x])).collect();
+    let allocs: Vec<[(usize, usize); 3]> = (0..5000)
+        .map(|i| {
+            [
+                (i % 4, (i / 4) % 4),
+                ((i / 16) % 4, (i / 64) % 4),
+                ((i / 7) % 4, (i / 3) % 4),
+            ]
+        })
+        .collect();
+    let flat: Vec<usize> = allocs
+        .iter()
+        .flat_map(|a| a.iter().flat_map(|&(w, x)| [w, x]))
+        .collect();
     let batch = m.cost_batch(&flat, true).unwrap();
     for (a, b) in allocs.iter().zip(&batch) {
         assert_eq!(m.cost(a).unwrap(), *b);
@@ -122,11 +155,18 @@ fn the_tables_are_the_monotone_envelope_of_the_simulations() {
     let t = topology();
     let last = t.layers.len() - 1;
     for l in 0..t.layers.len() {
-        for a in 0..4 {
+        for (a, &a_bits) in CHOICES.iter().enumerate() {
             let at = |w: usize| m.layer_cost(l, w, a, 2).unwrap();
             // w = 4 (index 2) takes the 8-bit value, and 2, 3 bits never cost more than 4.
             let out = if l == last { 8 } else { 4 };
-            let eight = cost_of(&t.layers[l], LayerBits { w_bits: 8, a_bits: CHOICES[a], out_bits: out });
+            let eight = cost_of(
+                &t.layers[l],
+                LayerBits {
+                    w_bits: 8,
+                    a_bits,
+                    out_bits: out,
+                },
+            );
             assert_eq!(at(2).latency_us, eight.latency_us);
             assert!(at(0).latency_us <= at(2).latency_us && at(1).latency_us <= at(2).latency_us);
             assert!(at(1).energy_pj <= at(2).energy_pj);
@@ -137,16 +177,36 @@ fn the_tables_are_the_monotone_envelope_of_the_simulations() {
     // An already monotone cost is left as simulated.
     let plain = model();
     let c = plain.layer_cost(0, 1, 2, 0).unwrap();
-    let want = cost_of(&t.layers[0], LayerBits { w_bits: 3, a_bits: 4, out_bits: 2 });
+    let want = cost_of(
+        &t.layers[0],
+        LayerBits {
+            w_bits: 3,
+            a_bits: 4,
+            out_bits: 2,
+        },
+    );
     assert_eq!(c.latency_us, want.latency_us);
 }
 
 #[test]
 fn a_parallel_build_gives_the_same_tables_as_a_serial_one() {
-    let serial = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap().install(model);
-    let parallel = rayon::ThreadPoolBuilder::new().num_threads(4).build().unwrap().install(model);
-    let all: Vec<usize> = (0..4usize.pow(6)).flat_map(|i| (0..6).map(move |d| (i >> (2 * d)) & 3)).collect();
-    assert_eq!(serial.cost_batch(&all, true).unwrap(), parallel.cost_batch(&all, true).unwrap());
+    let serial = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .unwrap()
+        .install(model);
+    let parallel = rayon::ThreadPoolBuilder::new()
+        .num_threads(4)
+        .build()
+        .unwrap()
+        .install(model);
+    let all: Vec<usize> = (0..4usize.pow(6))
+        .flat_map(|i| (0..6).map(move |d| (i >> (2 * d)) & 3))
+        .collect();
+    assert_eq!(
+        serial.cost_batch(&all, true).unwrap(),
+        parallel.cost_batch(&all, true).unwrap()
+    );
 }
 
 fn allocation_error<T: std::fmt::Debug>(r: Result<T, SimError>) -> String {
@@ -159,12 +219,18 @@ fn allocation_error<T: std::fmt::Debug>(r: Result<T, SimError>) -> String {
 #[test]
 fn bad_allocations_are_typed_errors_naming_the_layer() {
     let m = model();
-    assert!(allocation_error(m.cost(&[(0, 0), (0, 0)])).contains("2 layers in the allocation, the topology has 3"));
+    assert!(allocation_error(m.cost(&[(0, 0), (0, 0)]))
+        .contains("2 layers in the allocation, the topology has 3"));
     assert!(allocation_error(m.cost(&[(0, 0), (4, 0), (0, 0)])).contains("b.w"));
-    assert!(allocation_error(m.cost_bits(&[(8, 8), (8, 0), (8, 8)])).contains("outside the supported range"));
+    assert!(allocation_error(m.cost_bits(&[(8, 8), (8, 0), (8, 8)]))
+        .contains("outside the supported range"));
     assert!(allocation_error(m.cost_bits(&[(8, 8), (8, 8), (33, 8)])).contains("c.w_bits"));
-    assert!(allocation_error(m.cost_bits(&[(8, 8), (5, 8), (8, 8)])).contains("not one of the model's bit choices"));
-    let mut named: HashMap<String, (u32, u32)> = ["a", "b", "c"].iter().map(|n| (n.to_string(), (8, 8))).collect();
+    assert!(allocation_error(m.cost_bits(&[(8, 8), (5, 8), (8, 8)]))
+        .contains("not one of the model's bit choices"));
+    let mut named: HashMap<String, (u32, u32)> = ["a", "b", "c"]
+        .iter()
+        .map(|n| (n.to_string(), (8, 8)))
+        .collect();
     assert_eq!(m.cost_named(&named).unwrap(), m.native());
     named.insert("fc".into(), (8, 8));
     assert!(allocation_error(m.cost_named(&named)).contains("fc"));

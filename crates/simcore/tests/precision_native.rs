@@ -25,7 +25,12 @@ fn hw(dataflow: Dataflow, rows: u32, cols: u32, kb: [u32; 3], bw: [u32; 3]) -> H
         word_bits: 8,
         pe_bits: 8,
         bit_fusion: false,
-        energy: EnergyTable { mac_pj: 0.23, sram_read_pj: 3.5, sram_write_pj: 3.5, dram_access_pj: 243.75 },
+        energy: EnergyTable {
+            mac_pj: 0.23,
+            sram_read_pj: 3.5,
+            sram_write_pj: 3.5,
+            dram_access_pj: 243.75,
+        },
         ifmap_offset: 0,
         filter_offset: 10_000_000,
         ofmap_offset: 20_000_000,
@@ -57,15 +62,35 @@ fn arb_layer() -> impl Strategy<Value = Layer> {
         };
         match kind {
             0 => Layer::gemm("g", h * 3, k, c * 5).unwrap(),
-            1 => Layer::depthwise("d", ConvShape { num_filters: c * (1 + k % 2), ..shape }).unwrap(),
-            2 => Layer::grouped("gr", ConvShape { channels: 2 * c, num_filters: 2 * k, ..shape }, 2).unwrap(),
+            1 => Layer::depthwise(
+                "d",
+                ConvShape {
+                    num_filters: c * (1 + k % 2),
+                    ..shape
+                },
+            )
+            .unwrap(),
+            2 => Layer::grouped(
+                "gr",
+                ConvShape {
+                    channels: 2 * c,
+                    num_filters: 2 * k,
+                    ..shape
+                },
+                2,
+            )
+            .unwrap(),
             _ => Layer::conv("c", shape).unwrap(),
         }
     })
 }
 
 fn compat() -> impl Strategy<Value = CompatMode> {
-    prop_oneof![Just(CompatMode::ScalesimV3), Just(CompatMode::ScalesimV2), Just(CompatMode::Fixed)]
+    prop_oneof![
+        Just(CompatMode::ScalesimV3),
+        Just(CompatMode::ScalesimV2),
+        Just(CompatMode::Fixed)
+    ]
 }
 
 proptest! {
@@ -118,7 +143,15 @@ fn a_native_network_run_equals_the_engines_network_run() {
         };
         Layer::conv(name, shape).unwrap()
     };
-    let t = Topology::new("t", vec![conv("a", 12, 3, 16), conv("b", 10, 16, 16), conv("c", 10, 16, 16)]).unwrap();
+    let t = Topology::new(
+        "t",
+        vec![
+            conv("a", 12, 3, 16),
+            conv("b", 10, 16, 16),
+            conv("c", 10, 16, 16),
+        ],
+    )
+    .unwrap();
     let mixed = simulate_mixed(&t, &hw, &[(8, 8); 3], CompatMode::ScalesimV3).unwrap();
     let engine = engine::simulate(&t, &hw, CompatMode::ScalesimV3).unwrap();
     let reports: Vec<_> = mixed.layers.iter().map(|l| l.report.clone()).collect();

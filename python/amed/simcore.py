@@ -10,7 +10,7 @@ Importing this module needs nothing beyond the standard library and amed's exten
 from __future__ import annotations
 
 import os
-from typing import Iterable, Union
+from typing import Iterable, Optional, Union
 
 from amed import hw as _hw
 from amed._simcore import HwConfig, Layer, LayerRecord, Report, Topology
@@ -90,12 +90,18 @@ class CostModel(_CostModel):
 
 
 def simulate_mixed(
-    topology: TopologyLike, hw: _hw.HwLike, allocation, *, compat: str = DEFAULT_COMPAT
+    topology: TopologyLike,
+    hw: _hw.HwLike,
+    allocation,
+    *,
+    compat: str = DEFAULT_COMPAT,
+    output_bits: Optional[int] = None,
 ) -> MixedReport:
     """Simulate ``topology`` at per-layer bits and price it (latency, size, energy).
 
     ``allocation`` is an int (every layer), a list of ``(w_bits, a_bits)`` per layer or a dict
     ``{layer name: (w_bits, a_bits)}``; each layer's output takes the next layer's activation
-    bits. Releases the GIL while simulating.
+    bits, the last layer's ``output_bits`` (default: the config's ``word_bits``). Releases the
+    GIL while simulating.
     """
-    return _simulate_mixed(as_topology(topology), _hw.load(hw), allocation, compat)
+    return _simulate_mixed(as_topology(topology), _hw.load(hw), allocation, compat, output_bits)

@@ -146,11 +146,12 @@ pub fn simulate_layer_cost(
 }
 
 /// The bits of every layer for an allocation of (weight bits, activation bits) per layer:
-/// each layer's output takes the next layer's activation bits, the last layer's `word_bits`.
+/// each layer's output takes the next layer's activation bits, the last layer's
+/// `output_bits` (the network output's width).
 pub fn layer_bits(
     topology: &Topology,
     allocation: &[(u32, u32)],
-    word_bits: u32,
+    output_bits: u32,
 ) -> Result<Vec<LayerBits>> {
     if allocation.len() != topology.layers.len() {
         return Err(SimError::allocation(
@@ -166,7 +167,7 @@ pub fn layer_bits(
         .iter()
         .skip(1)
         .map(|&(_, a)| a)
-        .chain([word_bits]);
+        .chain([output_bits]);
     allocation
         .iter()
         .zip(outs)
@@ -222,16 +223,17 @@ impl MixedReport {
     }
 }
 
-/// Simulates every layer of `topology` at the bits of `allocation` ((w, a) per layer). Each
-/// distinct (layer, bits) is simulated once, in parallel; the result equals simulating the
-/// layers in order.
+/// Simulates every layer of `topology` at the bits of `allocation` ((w, a) per layer); the
+/// network output is `output_bits` wide (`word_bits` when `None`). Each distinct (layer,
+/// bits) is simulated once, in parallel; the result equals simulating the layers in order.
 pub fn simulate_mixed(
     topology: &Topology,
     hw: &HwConfig,
     allocation: &[(u32, u32)],
+    output_bits: Option<u32>,
     compat: CompatMode,
 ) -> Result<MixedReport> {
-    let bits = layer_bits(topology, allocation, hw.word_bits)?;
+    let bits = layer_bits(topology, allocation, output_bits.unwrap_or(hw.word_bits))?;
     let mut distinct: Vec<(&Layer, LayerBits)> = Vec::new();
     let mut index: HashMap<(LayerKind, LayerBits), usize> = HashMap::new();
     let slots: Vec<usize> = topology

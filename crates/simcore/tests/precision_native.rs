@@ -152,7 +152,7 @@ fn a_native_network_run_equals_the_engines_network_run() {
         ],
     )
     .unwrap();
-    let mixed = simulate_mixed(&t, &hw, &[(8, 8); 3], CompatMode::ScalesimV3).unwrap();
+    let mixed = simulate_mixed(&t, &hw, &[(8, 8); 3], None, CompatMode::ScalesimV3).unwrap();
     let engine = engine::simulate(&t, &hw, CompatMode::ScalesimV3).unwrap();
     let reports: Vec<_> = mixed.layers.iter().map(|l| l.report.clone()).collect();
     assert_eq!(reports, engine.layers);

@@ -270,15 +270,11 @@ impl PyCostModel {
                 .collect();
             return Ok((indices, paired, true));
         }
-        if let Ok(pairs) = array.extract::<Vec<Vec<(usize, usize)>>>() {
+        if let Ok(pairs) = array.extract::<Vec<Vec<[usize; 2]>>>() {
             if pairs.iter().any(|a| a.len() != layers) {
                 return Err(bad_shape("allocations of another length".into())).into_py_result(py);
             }
-            return Ok((
-                pairs.iter().flatten().flat_map(|&(w, a)| [w, a]).collect(),
-                true,
-                false,
-            ));
+            return Ok((pairs.into_iter().flatten().flatten().collect(), true, false));
         }
         if let Ok(same) = array.extract::<Vec<Vec<usize>>>() {
             if same.iter().any(|a| a.len() != layers) {
@@ -286,7 +282,14 @@ impl PyCostModel {
             }
             return Ok((same.into_iter().flatten().collect(), false, false));
         }
-        Err(bad_shape(format!("{array}"))).into_py_result(py)
+        let kind = array
+            .get_type()
+            .name()
+            .map_or_else(|_| "?".to_owned(), |n| n.to_string());
+        Err(bad_shape(format!(
+            "a {kind} that is not nested lists of ints"
+        )))
+        .into_py_result(py)
     }
 }
 
@@ -596,15 +599,17 @@ impl PyMixedReport {
 
 /// Simulate `topology` on `hw` at per-layer bits: `allocation` is an int (every layer), a
 /// list of (w_bits, a_bits) per layer or a dict {layer name: (w_bits, a_bits)}. Each layer's
-/// output takes the next layer's activation bits. GIL released while simulating.
+/// output takes the next layer's activation bits, the last layer's `output_bits` (default:
+/// the config's `word_bits`). GIL released while simulating.
 #[pyfunction]
-#[pyo3(signature = (topology, hw, allocation, compat="scalesim-v3"))]
+#[pyo3(signature = (topology, hw, allocation, compat="scalesim-v3", output_bits=None))]
 fn simulate_mixed(
     py: Python<'_>,
     topology: &PyTopology,
     hw: &PyHwConfig,
     allocation: &Bound<'_, PyAny>,
     compat: &str,
+    output_bits: Option<Bound<'_, PyAny>>,
 ) -> PyResult<PyMixedReport> {
     let names: Vec<String> = topology
         .inner
@@ -613,8 +618,12 @@ fn simulate_mixed(
         .map(|l| l.name.clone())
         .collect();
     let bits = guard(py, || allocation_arg(allocation, &names).into_py_result(py))?;
+    let output_bits = output_bits
+        .map(|b| bits_arg(&b, "output_bits"))
+        .transpose()
+        .into_py_result(py)?;
     let compat = parse_compat(compat).into_py_result(py)?;
     let (topology, hw) = (&topology.inner, &hw.inner);
-    let inner = detached(py, || run_mixed(topology, hw, &bits, compat))?;
+    let inner = detached(py, || run_mixed(topology, hw, &bits, output_bits, compat))?;
     Ok(PyMixedReport { inner })
 }

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import pathlib
 import random
 
@@ -137,3 +138,49 @@ def test_bad_batches_bits_and_modes_are_typed_errors(model: CostModel, topology:
         CostModel(topology, hw, compat="scalesim-v9")
     with pytest.raises(AllocationError):
         simulate_mixed(topology, hw, 4, output_bits=0)
+
+
+def test_cli_simulate_with_uniform_bits_prints_latency_size_and_energy(capsys) -> None:
+    from amed.cli import main
+
+    assert main(["simulate", "--topology", str(SMALL3), "--hw", "scalesim_lowmem", "--bits", "4"]) == 0
+    out = capsys.readouterr().out
+    assert "w/a/out bits" in out and "4/4/8" in out and "total: latency" in out
+    report = simulate_mixed(Topology.from_csv(SMALL3), "scalesim_lowmem", 4)
+    assert f"latency {report.latency_ms:.4f} ms" in out
+
+
+def test_cli_simulate_with_a_bits_file_and_json(capsys, tmp_path) -> None:
+    from amed.cli import main
+
+    bits = {"conv_a": [8, 8], "conv_b": [2, 4], "fc_c": [4, 2]}
+    path = tmp_path / "bits.json"
+    path.write_text(json.dumps(bits))
+    assert main(["simulate", str(SMALL3), "--bits", str(path), "--json", "--out", str(tmp_path / "csv")]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert set(summary) >= {"latency_ms", "size_bytes", "energy", "total_cycles", "layers"}
+    assert [(l["w_bits"], l["a_bits"], l["out_bits"]) for l in summary["layers"]] == [(8, 8, 4), (2, 4, 2), (4, 2, 8)]
+    direct = simulate_mixed(Topology.from_csv(SMALL3), "scalesim", [(8, 8), (2, 4), (4, 2)])
+    assert summary["latency_ms"] == direct.latency_ms and summary["energy"] == direct.energy_pj
+    assert (tmp_path / "csv" / "COMPUTE_REPORT.csv").exists()
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ('{"conv_a": [8, 8]}', "no bits for 2 layer(s)"),
+        ('{"conv_a": [8], "conv_b": [8, 8], "fc_c": [8, 8]}', "expected [w_bits, a_bits]"),
+        ("[8, 8]", "expected an object"),
+        ("{", "not valid JSON"),
+        ('{"conv_a": [8, 8], "conv_b": [8, 8], "fc_c": [8, 40]}', "outside the supported range"),
+    ],
+)
+def test_cli_bad_bits_files_are_reported(capsys, tmp_path, content: str, message: str) -> None:
+    from amed.cli import main
+
+    path = tmp_path / "bits.json"
+    path.write_text(content)
+    assert main(["simulate", str(SMALL3), "--bits", str(path)]) == 1
+    assert message in capsys.readouterr().err
+    assert main(["simulate", str(SMALL3), "--bits", str(tmp_path / "missing.json")]) == 1
+    assert "neither a bit width nor an existing JSON file" in capsys.readouterr().err

@@ -58,8 +58,9 @@ class Amed:
         out: Optional[str] = None,
         json: bool = False,
         gemm: bool = False,
+        bits: Optional[Any] = None,
     ) -> None:
-        """Simulate a network on an accelerator at native precision and print the result.
+        """Simulate a network on an accelerator and print the result.
 
         Args:
             topology: SCALE-Sim topology CSV (conv form, or GEMM form with --gemm).
@@ -69,6 +70,9 @@ class Amed:
                 DETAILED_ACCESS_REPORT.csv into (SCALE-Sim's format).
             json: print a JSON summary (totals and per-layer records) instead of a table.
             gemm: read the topology as `name, M, N, K,` rows.
+            bits: simulate at these bits and print latency (ms), size and energy: a width for
+                every layer (`--bits 4`) or a JSON file {"layer name": [w_bits, a_bits]}.
+                Without it the run is at the config's native word size.
         """
         from amed import simcore
 
@@ -78,6 +82,9 @@ class Amed:
             modes = ", ".join(simcore.COMPAT_MODES)
             raise ConfigError(f"unknown --compat {compat!r}: choose one of {modes}", field="compat")
         net = simcore.Topology.from_csv(topology_path, gemm=_flag(gemm, "gemm"))
+        if bits is not None:
+            self._simulate_bits(net, _text(hw, "hw"), compat, bits, out, _flag(json, "json"))
+            return
         report = simcore.simulate(net, _text(hw, "hw"), compat=compat)
         if out is not None:
             report.to_csv(Path(_text(out, "out")))
@@ -105,6 +112,21 @@ class Amed:
         )
         if out is not None:
             print(f"wrote COMPUTE_REPORT.csv, BANDWIDTH_REPORT.csv, DETAILED_ACCESS_REPORT.csv to {out}")
+
+    @staticmethod
+    def _simulate_bits(net: Any, hw: str, compat: str, bits: Any, out: Optional[str], as_json: bool) -> None:
+        from amed import costs, simcore
+
+        report = simcore.simulate_mixed(net, hw, costs.read_bits(bits, net), compat=compat)
+        if out is not None:
+            report.to_csv(Path(_text(out, "out")), compat=compat)
+        if as_json:
+            print(_json.dumps(costs.summary(report), indent=2))
+            return
+        header, rows = costs.table_rows(report)
+        print(f"{report.topology} on {report.hw} ({compat}) at per-layer bits")
+        print(_table(header, rows))
+        print(costs.totals_line(report))
 
     def hw(self, name: Optional[str] = None) -> None:
         """List the shipped hardware configs, or show one (a shipped name or a file path).

@@ -277,7 +277,7 @@ def test_set_bits_keeps_parameters_the_optimizer_holds():
 def test_state_dict_restores_bits_and_fixed_layers():
     model = quantize_model(small_cnn())
     model(torch.randn(4, 1, 8, 8))
-    set_bits(model, [2, (3, 4), 5])
+    set_bits(model, [2, (3, 4), np.int64(5)])
     clone = quantize_model(small_cnn(), config=QuantConfig(edge_bits=None))
     clone.load_state_dict(model.state_dict())
     assert get_allocation(clone, include_fixed=True) == get_allocation(model, include_fixed=True)
@@ -301,6 +301,10 @@ def test_bad_allocations_are_named():
         get_allocation(small_cnn())
     with pytest.raises(AllocationError, match="skip names no module.*nope"):
         quantize_model(small_cnn(), skip=["nope"])
+    with pytest.raises(AllocationError, match=r"entry for 3 must be \(weight_bits, act_bits\) or an int, got '4'"):
+        set_bits(model, {"3": "4"})
+    with pytest.raises(AllocationError, match=r"6: activation bits must be an integer in 2\.\.8, got 4\.0"):
+        set_bits(model, {"6": (4, 4.0)})
     with pytest.raises(ValueError, match="act_bits must be an integer in 2..8, got 1"):
         QuantConfig(act_bits=1)
 

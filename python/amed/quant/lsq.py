@@ -18,6 +18,7 @@ The gradient of the step size is scaled by g = 1 / sqrt(N Q_P), N = number of el
 from __future__ import annotations
 
 import math
+import operator
 from dataclasses import dataclass
 
 import torch
@@ -48,10 +49,15 @@ class QuantConfig:
 
 
 def check_bits(bits: object, field: str = "bits") -> int:
-    """Return `bits` as an int, or raise ValueError naming the field when it is not in 2..8."""
-    if isinstance(bits, bool) or not isinstance(bits, int) or bits not in SUPPORTED_BITS:
+    """Return `bits` as an int (numpy and torch integers included), or raise ValueError naming the
+    field when it is not an integer in 2..8."""
+    try:
+        value = operator.index(bits)
+    except TypeError:
+        value = None
+    if isinstance(bits, bool) or value not in SUPPORTED_BITS:
         raise ValueError(f"{field} must be an integer in 2..8, got {bits!r}")
-    return bits
+    return value
 
 
 def quant_range(bits: int, *, signed: bool, restricted: bool) -> tuple[int, int]:

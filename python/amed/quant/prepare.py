@@ -83,7 +83,7 @@ def get_allocation(model: nn.Module, *, include_fixed: bool = False) -> "Ordered
 
 
 def _as_pair(entry: object, name: str) -> Bits:
-    if isinstance(entry, int) and not isinstance(entry, bool):
+    if hasattr(entry, "__index__") and not isinstance(entry, bool):
         entry = (entry, entry)
     if not isinstance(entry, Sequence) or isinstance(entry, str) or len(entry) != 2:
         raise AllocationError(

@@ -5,7 +5,9 @@ Every case runs the peer release (PyPI ``scalesim`` 3.0.0 and 2.0.2, in their ow
 three reports cell by cell: integers exactly, floats to 1e-9 relative. The cases cover the
 three Table-1 configs (32x32/64kB/os, the 4 kB lowmem variant, eyeriss 12x14/108kB/ws), all
 three dataflows, stride-2 layers (small3), a GEMM, an ofmap-buffer overflow (ostress) and the
-stall-dominated lowmem runs. Peers run two at a time, once per session.
+stall-dominated lowmem runs, and an 8x20 array with 3/5/2 kB SRAMs and distinct per-operand
+bandwidths (v3 reads ifmap/filter bandwidth from ``[layout]``). Peers run two at a time, once
+per session.
 
 Without the peer venvs the tests skip, except under CI (``CI`` set), where they fail.
 """
@@ -36,6 +38,11 @@ CASES = [
     for release in RELEASES
     for cfg in CONFIGS
     for topo in ("small3", "ostress", "gemm")
+] + [
+    (release, cfg, topo)
+    for release in RELEASES
+    for cfg in ("lowmem_bw", "lowmem_bw_ws", "lowmem_bw_is")
+    for topo in ("small3", "ostress")
 ] + [(release, cfg, "test1") for release in RELEASES for cfg in ("scalesim", "scalesim_lowmem")]
 
 

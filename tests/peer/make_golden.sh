@@ -9,6 +9,10 @@ for release in v3 v2; do
     for cfg in scalesim scalesim_ws scalesim_is scalesim_lowmem lowmem_ws lowmem_is eyeriss; do
         for topo in small3 ostress gemm; do cases+=("$release $cfg $topo"); done
     done
+    for cfg in lowmem_bw lowmem_bw_ws lowmem_bw_is; do
+        for topo in small3 ostress; do cases+=("$release $cfg $topo"); done
+    done
+    cases+=("$release lowmem_bw gemm")
     for cfg in scalesim scalesim_lowmem; do cases+=("$release $cfg test1"); done
 done
 run_case() {

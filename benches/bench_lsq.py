@@ -1,6 +1,7 @@
 """One training step of ResNet-20 (32x32, batch 64, CPU): FP32 vs LSQ QAT vs torch.ao FakeQuantize.
 
-All three run the same SGD step on the same batch. The torch.ao peer uses the same fake-quantized
+All three run the same SGD step on the same batch, on one torch thread: the ratios are the result,
+and one thread is the setting least disturbed by other work on the machine. The torch.ao peer uses the same fake-quantized
 layers as LSQ with each quantizer replaced by torch.ao.quantization.FakeQuantize (moving-average
 min/max observer, per tensor: quint8 activations, symmetric qint8 weights), so the difference
 between the two QAT rows is the quantizer alone.
@@ -19,6 +20,7 @@ from amed.models import build_model
 from amed.quant import QuantConfig, quantize_model, quantized_layers
 
 BATCH = 64
+torch.set_num_threads(1)
 
 
 def _model(kind: str) -> nn.Module:

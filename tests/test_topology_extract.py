@@ -59,17 +59,17 @@ def check_against_torch(model: nn.Module, input_shape) -> Topology:
 
 
 @pytest.mark.parametrize(
-    ("model", "input_shape", "layers", "gmacs"),
+    ("make", "input_shape", "layers", "gmacs"),
     [
-        (torchvision.models.resnet18(weights=None), (3, 224, 224), 21, 1.814),
-        (torchvision.models.resnet50(weights=None), (3, 224, 224), 54, 4.089),
-        (torchvision.models.mobilenet_v2(weights=None), (3, 224, 224), 53, 0.301),
-        (build_model("resnet20", num_classes=10), (3, 32, 32), 20, 0.041),
+        (torchvision.models.resnet18, (3, 224, 224), 21, 1.814),
+        (torchvision.models.resnet50, (3, 224, 224), 54, 4.089),
+        (torchvision.models.mobilenet_v2, (3, 224, 224), 53, 0.301),
+        (lambda: build_model("resnet20", num_classes=10), (3, 32, 32), 20, 0.041),
     ],
     ids=["resnet18", "resnet50", "mobilenet_v2", "resnet20"],
 )
-def test_torchvision_and_cifar_models(model, input_shape, layers, gmacs):
-    topology = check_against_torch(model, input_shape)
+def test_torchvision_and_cifar_models(make, input_shape, layers, gmacs):
+    topology = check_against_torch(make(), input_shape)
     assert len(topology) == layers
     # Published totals: ResNet-18 1.8 GMACs, ResNet-50 4.1, MobileNetV2 0.30, ResNet-20 41 M.
     assert sum(layer.macs for layer in topology.layers) / 1e9 == pytest.approx(gmacs, abs=5e-4)

@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
 # Regenerates crates/simcore/tests/golden/<release>/<cfg>__<topology>/ with the real SCALE-Sim.
+# rand24.csv holds 24 random small layers (seeded); the tiny_* configs are a 5x7 array with
+# 1 kB SRAMs and bandwidths 2/5/3.
 # Each case is one peer run; runs go two at a time. Needs scripts/peer-venvs first.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -13,6 +15,7 @@ for release in v3 v2; do
         for topo in small3 ostress; do cases+=("$release $cfg $topo"); done
     done
     cases+=("$release lowmem_bw gemm")
+    for cfg in tiny_os tiny_ws tiny_is; do cases+=("$release $cfg rand24"); done
     for cfg in scalesim scalesim_lowmem; do cases+=("$release $cfg test1"); done
 done
 run_case() {

@@ -344,7 +344,11 @@ impl CostModel {
     /// Costs of many allocations. `indices` holds N allocations back to back, each either L
     /// (w, a) pairs flattened (`paired`, N·L·2 values) or L indices used for both w and a
     /// (N·L values).
-    pub fn cost_batch(&self, indices: &[usize], paired: bool) -> Result<Vec<Cost>> {
+    /// Indices may be any unsigned integer type (`u8` keeps a large batch small).
+    pub fn cost_batch<I>(&self, indices: &[I], paired: bool) -> Result<Vec<Cost>>
+    where
+        I: Copy + Into<u64> + Sync,
+    {
         let layers = self.names.len();
         let per = if paired { 2 * layers } else { layers };
         if indices.len() % per != 0 {
@@ -357,15 +361,16 @@ impl CostModel {
                 ),
             ));
         }
-        if let Some(pos) = indices.iter().position(|&i| i >= self.choices.len()) {
+        let at = |i: I| usize::try_from(i.into()).unwrap_or(usize::MAX);
+        if let Some(pos) = indices.iter().position(|&i| at(i) >= self.choices.len()) {
             let l = (pos % per) / if paired { 2 } else { 1 };
-            self.check_index(indices[pos], l, &format!("allocation {}", pos / per))?;
+            self.check_index(at(indices[pos]), l, &format!("allocation {}", pos / per))?;
         }
-        let one = |alloc: &[usize]| {
+        let one = |alloc: &[I]| {
             if paired {
-                self.sum_unchecked(|l| (alloc[2 * l], alloc[2 * l + 1]))
+                self.sum_unchecked(|l| (at(alloc[2 * l]), at(alloc[2 * l + 1])))
             } else {
-                self.sum_unchecked(|l| (alloc[l], alloc[l]))
+                self.sum_unchecked(|l| (at(alloc[l]), at(alloc[l])))
             }
         };
         if indices.len() / per < 4096 {

@@ -239,48 +239,83 @@ pub struct PyCostModel {
 
 impl PyCostModel {
     /// Allocations in `array` (nested lists or a numpy array of choice indices, N×L×2 or
-    /// N×L) as flat indices and whether they are (w, a) pairs.
+    /// N×L) as flat one-byte indices, whether they are (w, a) pairs, and whether the input
+    /// was numpy.
     fn batch_indices(
         &self,
         py: Python<'_>,
         array: &Bound<'_, PyAny>,
-    ) -> PyResult<(Vec<usize>, bool, bool)> {
+    ) -> PyResult<(Vec<u8>, bool, bool)> {
         let layers = self.inner.names().len();
+        let choices = self.inner.choices().len();
         let bad_shape = |shape: String| {
             allocation_error(
                 "allocations",
-                format!("expected an array of choice indices of shape (N, {layers}, 2) or (N, {layers}), found {shape}"),
+                format!(
+                    "expected an array of choice indices of shape (N, {layers}, 2) or (N, {layers}), found {shape}"
+                ),
+            )
+        };
+        let out_of_range = |value: i64| {
+            allocation_error(
+                "allocations",
+                format!(
+                    "choice index {value} is out of range for the {choices} bit choices {:?}",
+                    self.inner.choices()
+                ),
             )
         };
         if array.hasattr("__array_interface__")? {
             let numpy = py.import("numpy")?;
-            let contiguous = numpy.call_method1("ascontiguousarray", (array, "int64"))?;
-            let shape: Vec<usize> = contiguous.getattr("shape")?.extract()?;
+            let values = numpy.call_method1("asarray", (array,))?;
+            let shape: Vec<usize> = values.getattr("shape")?.extract()?;
             let paired = match shape.as_slice() {
                 [_, l, 2] if *l == layers => true,
                 [_, l] if *l == layers => false,
                 _ => return Err(bad_shape(format!("{shape:?}"))).into_py_result(py),
             };
-            let bytes = contiguous.call_method0("tobytes")?;
-            let bytes = bytes.cast::<PyBytes>()?.as_bytes();
-            let indices = bytes
-                .chunks_exact(8)
-                .map(|b| i64::from_ne_bytes(b.try_into().expect("8-byte chunk")))
-                .map(|i| usize::try_from(i).unwrap_or(usize::MAX))
-                .collect();
+            if shape[0] > 0 {
+                // Range-check in numpy, then pass one byte per index.
+                let low: i64 = values.call_method0("min")?.extract()?;
+                let high: i64 = values.call_method0("max")?.extract()?;
+                if low < 0 {
+                    return Err(out_of_range(low)).into_py_result(py);
+                }
+                if high >= choices as i64 {
+                    return Err(out_of_range(high)).into_py_result(py);
+                }
+            }
+            let bytes = numpy
+                .call_method1("ascontiguousarray", (values, "uint8"))?
+                .call_method0("tobytes")?;
+            let indices = bytes.cast::<PyBytes>()?.as_bytes().to_vec();
             return Ok((indices, paired, true));
         }
+        let narrow = |values: Vec<usize>| {
+            values
+                .into_iter()
+                .map(|v| {
+                    u8::try_from(v)
+                        .ok()
+                        .filter(|&b| usize::from(b) < choices)
+                        .ok_or_else(|| out_of_range(v as i64))
+                })
+                .collect::<Result<Vec<u8>>>()
+        };
         if let Ok(pairs) = array.extract::<Vec<Vec<[usize; 2]>>>() {
             if pairs.iter().any(|a| a.len() != layers) {
                 return Err(bad_shape("allocations of another length".into())).into_py_result(py);
             }
-            return Ok((pairs.into_iter().flatten().flatten().collect(), true, false));
+            let flat =
+                narrow(pairs.into_iter().flatten().flatten().collect()).into_py_result(py)?;
+            return Ok((flat, true, false));
         }
         if let Ok(same) = array.extract::<Vec<Vec<usize>>>() {
             if same.iter().any(|a| a.len() != layers) {
                 return Err(bad_shape("allocations of another length".into())).into_py_result(py);
             }
-            return Ok((same.into_iter().flatten().collect(), false, false));
+            let flat = narrow(same.into_iter().flatten().collect()).into_py_result(py)?;
+            return Ok((flat, false, false));
         }
         let kind = array
             .get_type()

@@ -347,7 +347,7 @@ impl CostModel {
     /// Indices may be any unsigned integer type (`u8` keeps a large batch small).
     pub fn cost_batch<I>(&self, indices: &[I], paired: bool) -> Result<Vec<Cost>>
     where
-        I: Copy + Into<u64> + Sync,
+        I: Copy + TryInto<usize> + Sync,
     {
         let layers = self.names.len();
         let per = if paired { 2 * layers } else { layers };
@@ -361,7 +361,7 @@ impl CostModel {
                 ),
             ));
         }
-        let at = |i: I| usize::try_from(i.into()).unwrap_or(usize::MAX);
+        let at = |i: I| i.try_into().unwrap_or(usize::MAX);
         if let Some(pos) = indices.iter().position(|&i| at(i) >= self.choices.len()) {
             let l = (pos % per) / if paired { 2 } else { 1 };
             self.check_index(at(indices[pos]), l, &format!("allocation {}", pos / per))?;

@@ -25,7 +25,7 @@ pub(crate) struct ReadBuffer<'g> {
     all_resident: bool,
     start: u64,
     /// Set of every operand entry, by entry id (empty when `all_resident`).
-    entry_set: Vec<u32>,
+    entry_set: SetTable,
     /// Per key: first set, last set and number of valid entries.
     key_sets: Vec<(u64, u64, u64)>,
     // DRAM timeline.
@@ -58,7 +58,7 @@ impl<'g> ReadBuffer<'g> {
         let sets = valid / eps + 1;
         let window_sets = active.div_ceil(eps).min(sets);
         let all_resident = window_sets >= sets;
-        let mut entry_set = Vec::new();
+        let mut entry_set = SetTable::Narrow(Vec::new());
         if !all_resident {
             let entries = usize::try_from(stream.entries()).map_err(|_| {
                 SimError::config(
@@ -66,11 +66,11 @@ impl<'g> ReadBuffer<'g> {
                     format!("{operand:?} operand too large"),
                 )
             })?;
-            entry_set = vec![0u32; entries];
+            entry_set = SetTable::new(entries, sets);
             let mut cursor = stream.cursor();
             let mut rank = 0u64;
             while let Some((id, _)) = stream.next_valid(&mut cursor) {
-                entry_set[id as usize] = (rank / eps) as u32;
+                entry_set.set(id, rank / eps);
                 rank += 1;
             }
         }
@@ -106,14 +106,14 @@ impl<'g> ReadBuffer<'g> {
 
     #[inline]
     fn hit(&self, id: u32) -> bool {
-        if self.in_window(u64::from(self.entry_set[id as usize])) {
+        if self.in_window(self.entry_set.get(id)) {
             return true;
         }
         match self.operand {
             Operand::Filter => false,
-            Operand::Ifmap => self.geometry.for_each_ifmap_duplicate(id, |dup| {
-                self.in_window(u64::from(self.entry_set[dup as usize]))
-            }),
+            Operand::Ifmap => self
+                .geometry
+                .for_each_ifmap_duplicate(id, |dup| self.in_window(self.entry_set.get(dup))),
         }
     }
 
@@ -196,5 +196,37 @@ impl<'g> ReadBuffer<'g> {
     /// Cycle the last refill completes.
     pub fn dram_stop(&self) -> i64 {
         self.last_ready
+    }
+}
+
+/// Set index per operand entry, in 16 bits when the sets allow it (memory is one index per
+/// entry of the operand matrix).
+enum SetTable {
+    Narrow(Vec<u16>),
+    Wide(Vec<u32>),
+}
+
+impl SetTable {
+    fn new(entries: usize, sets: u64) -> Self {
+        if sets <= u64::from(u16::MAX) + 1 {
+            Self::Narrow(vec![0; entries])
+        } else {
+            Self::Wide(vec![0; entries])
+        }
+    }
+
+    fn set(&mut self, id: u32, set: u64) {
+        match self {
+            Self::Narrow(v) => v[id as usize] = set as u16,
+            Self::Wide(v) => v[id as usize] = set as u32,
+        }
+    }
+
+    #[inline]
+    fn get(&self, id: u32) -> u64 {
+        match self {
+            Self::Narrow(v) => u64::from(v[id as usize]),
+            Self::Wide(v) => u64::from(v[id as usize]),
+        }
     }
 }

@@ -69,7 +69,7 @@ class SearchConfig:
     bits: tuple[int, ...] = (2, 3, 4, 8)
     steps: int = 20
     epochs_per_step: int = 1
-    batches_per_step: Optional[int] = 8
+    batches_per_step: Optional[int] = 32
     warmup_steps: int = 4
     baseline_steps: int = 1
     baselines: bool = True
@@ -81,10 +81,10 @@ class SearchConfig:
     penalty: float = 1.0
     max_size: Optional[float] = None
     infeasible_penalty: Optional[float] = None
-    lr: float = 0.05
+    lr: float = 0.02
     weight_decay: float = 1e-4
     schedule: str = "constant"
-    batch_size: int = 128
+    batch_size: int = 32
     train_subset: Optional[int] = 2048
     val_subset: Optional[int] = 1000
     weights: Optional[str] = None

@@ -327,7 +327,7 @@ class Search:
         self.out.mkdir(parents=True, exist_ok=True)
         history_path = self.out / history.HISTORY_FILE
         checkpoint_path = self.out / ckpt.CHECKPOINT_FILE
-        if not resume and (history_path.exists() or checkpoint_path.exists()):
+        if not resume and (checkpoint_path.exists() or history.read(history_path)):
             raise ConfigError(
                 f"{self.out} already holds a search; pass --resume to continue it or choose another --out",
                 field="out",

@@ -1,0 +1,68 @@
+"""Search overhead outside fine-tuning, as a fraction of a step.
+
+A step of the search = propose (MH sweep in Rust) + cost lookup + [set_bits, fine-tune, evaluate]
++ objective and sampler update + history append (fsync) + atomic checkpoint (model, optimizer,
+scheduler, sampler, RNG; fsync). The bracketed part is the work the search exists to do; the rest
+is overhead. `test_search_overhead` runs a real search with the `amed search` defaults (ResNet-20,
+Fashion-MNIST subset, 8 batches of 128 per step, one torch thread) and reports the split the loop
+itself timed; the other two time the overhead parts alone.
+
+    python -m pytest benches/bench_search.py -s --benchmark-columns=min,median,mean,rounds
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from amed.search import Search, SearchConfig
+from amed.search import checkpoint as ckpt
+from amed.search import history
+
+STEPS = 6
+
+
+@pytest.fixture(scope="module")
+def search(tmp_path_factory):
+    """A finished search with the command's defaults (shorter: warm-up 1 step, no baselines)."""
+    out = tmp_path_factory.mktemp("bench") / "run"
+    engine = Search(SearchConfig(out=str(out), steps=STEPS, warmup_steps=1, baselines=False), progress=False)
+    engine.run()
+    return engine
+
+
+def test_search_overhead(search):
+    t = search.timings
+    work = t.train + t.evaluate
+    step = work + t.overhead()
+    parts = {k: getattr(t, k) / STEPS for k in ("propose", "cost", "update", "history", "checkpoint")}
+    print(f"\n{search.config.dataset}, {search.config.budget()} per step, {STEPS} steps")
+    print(f"mean step {step / STEPS:.3f} s: fine-tune + evaluate {work / STEPS:.3f} s, overhead {t.overhead() / STEPS * 1e3:.2f} ms "
+          f"({100 * t.overhead() / step:.3f} %)")  # fmt: skip
+    print("overhead per step (ms): " + ", ".join(f"{k} {v * 1e3:.3f}" for k, v in parts.items()))
+
+
+def test_propose_cost_update(benchmark, search):
+    proposer = search.proposer  # the search has finished: its sampler may keep moving
+    costs, objective, reference = search.costs, search.objective, search.reference
+
+    def round_trip():
+        bits, _ = proposer.propose(0)
+        cost = costs.cost(bits)
+        ev = objective.evaluate(cross_entropy=0.5, latency=cost.latency_ms, latency_8=reference["latency_ms"],
+                                cross_entropy_8=reference["ce"], accuracy=0.8, size=cost.size_bytes)  # fmt: skip
+        proposer.update(bits, ev.value, ev.feasible)
+
+    benchmark(round_trip)
+
+
+def test_history_and_checkpoint(benchmark, search, tmp_path):
+    record = history.read(search.out / history.HISTORY_FILE)[-1]
+    path = tmp_path / history.HISTORY_FILE
+
+    def write_step():
+        history.append(path, record)
+        search._save(STEPS)
+
+    search.out = tmp_path  # checkpoint into the scratch folder
+    benchmark(write_step)
+    assert ckpt.load(tmp_path / ckpt.CHECKPOINT_FILE)["step"] == STEPS

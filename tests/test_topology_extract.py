@@ -142,7 +142,7 @@ def test_quantized_model_extracts_the_same_names_and_keeps_its_state():
 
 
 @pytest.mark.parametrize(
-    ("name", "size"), [("resnet18", 224), ("resnet50", 224), ("mobilenet_v2", 224), ("resnet20", 32)]
+    ("name", "size"), [("resnet18", 64), ("resnet50", 64), ("mobilenet_v2", 64), ("resnet20", 32)]
 )
 def test_allocation_order_is_topology_order(name, size):
     """The searchable allocation lists the topology's layers minus the first conv and the classifier."""

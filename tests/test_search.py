@@ -206,3 +206,13 @@ def test_command_line_defaults_are_the_config_defaults():
     for name, parameter in inspect.signature(Amed.search).parameters.items():
         if name in defaults and name != "dataset":
             assert parameter.default == defaults[name], name
+
+
+def test_bit_choices_without_8_still_measure_against_uniform_8(tmp_path):
+    config = SearchConfig(dataset="digits", out=str(tmp_path), bits="2,4", steps=2, batches_per_step=1,
+                          warmup_steps=0, baseline_steps=0)  # fmt: skip
+    result = run(config, progress=False)
+    assert [b["bits"] for b in result.baselines] == [8, 4, 2]
+    assert result.baselines[0]["latency_ms"] == pytest.approx(result.reference["latency_ms"])
+    for r in result.records:
+        assert set(r["bits"]) <= {2, 4} and r["latency_ms"] < result.reference["latency_ms"]

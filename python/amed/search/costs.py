@@ -61,7 +61,8 @@ class SearchCosts:
             position[n] if n in position else tuple(fixed.get(n, (native_bits, native_bits)))
             for n in names
         ]
-        widths = set(choices) | {b for p in self._plan if isinstance(p, tuple) for b in p}
+        # The uniform-8-bit reference and the fixed layers' widths are priced whatever the choices.
+        widths = set(choices) | {8} | {b for p in self._plan if isinstance(p, tuple) for b in p}
         self.model = CostModel(topology, hw, bits=sorted(widths), compat=compat)
         self.names = list(topology.names)
 

@@ -187,7 +187,7 @@ class Search:
             self._finetune(self.model, self.optimizer, _WARMUP, i)
             self.scheduler.step()
         metrics = self._evaluate(self.model)
-        cost = self.costs.cost([8 if 8 in self.config.bits else max(self.config.bits)] * len(self.searched))
+        cost = self.costs.cost([8] * len(self.searched))
         return {**metrics, "latency_ms": cost.latency_ms, "size_bytes": cost.size_bytes, "energy_uj": cost.energy_uj}
 
     def _baselines(self) -> list[dict]:
@@ -198,7 +198,7 @@ class Search:
         from amed.quant import set_bits
 
         rows = []
-        widths = [b for b in (8, 4, 2) if b in c.bits]
+        widths = [8] + [b for b in (4, 2) if b in c.bits]
         for b in tqdm(widths, desc="uniform baselines", disable=not self.progress, leave=False):
             model = copy.deepcopy(self.model)
             optimizer = self.make_optimizer(model)

@@ -27,8 +27,7 @@ def write_outputs(search: Search, result: SearchResult) -> None:
 
     out = result.out
     meta = json.loads((out / SEARCH_FILE).read_text())
-    widest = [8 if 8 in search.config.bits else max(search.config.bits)] * len(search.searched)
-    meta["reference_layers"] = search.costs.layers(widest)
+    meta["reference_layers"] = search.costs.layers([8] * len(search.searched))
     meta["best"] = result.best
     if result.best is not None:
         _write_json(out / ALLOCATION_FILE, result.best["allocation"])

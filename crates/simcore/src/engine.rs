@@ -93,11 +93,17 @@ impl EngineParams {
             ("filter_bw", self.filter_bw_elems),
             ("ofmap_bw", self.ofmap_bw_elems),
         ];
+        // Upper bounds keep every cycle and address computation inside 64-bit integers.
         for (field, value) in checks {
-            if value == 0 {
+            let max = match field {
+                "array_rows" | "array_cols" => 1 << 16,
+                "ifmap_sram" | "filter_sram" | "ofmap_sram" => 1 << 48,
+                _ => 1 << 32,
+            };
+            if value == 0 || value > max {
                 return Err(SimError::config(
                     Location::field(field),
-                    "must be at least 1",
+                    format!("must be between 1 and {max}, found {value}"),
                 ));
             }
         }
@@ -224,7 +230,7 @@ pub fn simulate_conv(
         total_cycles: total,
         stall_cycles: run.stall_cycles,
         overall_util: (macs * 100) as f64
-            / (total as u64 * params.array_rows * params.array_cols) as f64,
+            / (u128::from(total as u64) * u128::from(params.array_rows * params.array_cols)) as f64,
         mapping_efficiency,
         compute_util,
         avg_ifmap_sram_bw: per_cycle(ifmap_reads),

@@ -285,6 +285,14 @@ fn bad_inputs_are_typed_errors() {
             interface: Interface::Calc,
             ..p
         },
+        EngineParams {
+            array_rows: 1 << 20,
+            ..p
+        },
+        EngineParams {
+            filter_sram_elems: u64::MAX,
+            ..p
+        },
     ];
     for params in bad_params {
         let err = simulate_conv(&good, &params, CompatMode::default()).expect_err("bad params");

@@ -35,7 +35,9 @@ pub(crate) fn utilisation(g: &Geometry) -> (f64, f64) {
         for fr in 0..g.row_folds {
             let used = g.used_rows(fr) * g.used_cols(fc);
             mapping += used as f64 / pes;
-            compute += (used * g.t) as f64 / (g.rows * g.cols * fold_cycles) as f64;
+            // Exact integer products, as Python forms them, then one rounding each.
+            compute += (u128::from(used) * u128::from(g.t)) as f64
+                / (u128::from(g.rows * g.cols) * u128::from(fold_cycles)) as f64;
         }
     }
     let folds = g.folds() as f64;

@@ -123,6 +123,24 @@ fn allocation_arg(value: &Bound<'_, PyAny>, names: &[String]) -> Result<Vec<(u32
         let bits = bits_arg(value, "allocation")?;
         return Ok(vec![(bits, bits); names.len()]);
     }
+    // Fast path for well-formed pairs; anything else goes through the checks below, which
+    // name the offending layer and field.
+    if let Ok(pairs) = value.extract::<Vec<[i64; 2]>>() {
+        let in_range = |b: i64| {
+            u32::try_from(b)
+                .ok()
+                .filter(|b| (1..=crate::precision::MAX_BITS).contains(b))
+        };
+        if pairs.len() == names.len() {
+            let bits: Option<Vec<(u32, u32)>> = pairs
+                .iter()
+                .map(|&[w, a]| Some((in_range(w)?, in_range(a)?)))
+                .collect();
+            if let Some(bits) = bits {
+                return Ok(bits);
+            }
+        }
+    }
     let items: Vec<Bound<'_, PyAny>> = value.extract().map_err(|_| {
         allocation_error(
             "allocation",

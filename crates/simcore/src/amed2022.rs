@@ -1,9 +1,10 @@
 //! Reproduction of the latency tables of the released AMED code (2022).
 //!
 //! This is a reproduction aid, not the project's latency model (that is `cost.rs`). The
-//! released code never gave SCALE-Sim a bitwidth. It rewrote the topology instead — for 4 and
-//! 3 bits `Num Filter ← Num Filter // r + 1` with r = 2 and 3; the shipped 2-bit reports come
-//! from `Strides ← Strides · 4` — ran stock SCALE-Sim on each rewrite, and took per layer
+//! released code never gave SCALE-Sim a bitwidth. It rewrote the topology instead — for 4, 3
+//! and 2 bits `Num Filter ← Num Filter // r + 1` with r = 2, 3, 4; the shipped ResNet-18 2-bit
+//! reports come from `Strides ← Strides · 4` instead — ran stock SCALE-Sim on each rewrite, and
+//! took per layer
 //!
 //! ```text
 //! Lat_l(b) [ms] = max( 1000·C_l(b)/f ,  1000·8·b·F_l·H_{l+1}·W_{l+1} / (BW_l(b)·f) )
@@ -28,24 +29,40 @@ pub struct ReportRow {
     pub avg_ofmap_dram_bw: f64,
 }
 
-/// The topology the released code simulated for `bits`.
-pub fn rewrite_topology(topology: &Topology, bits: u32) -> Result<Topology> {
-    let rewrite: fn(ConvShape) -> ConvShape = match bits {
-        8 => |s| s,
-        4 => |s| ConvShape {
-            num_filters: s.num_filters / 2 + 1,
+/// How the 2-bit topology was rewritten. The released code divides the filters by r = 4 like
+/// the other widths (the shipped ResNet-50 reports); the shipped ResNet-18 reports come from the
+/// commented-out alternative, strides × 4.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TwoBitRewrite {
+    Filters,
+    Stride,
+}
+
+/// The topology the released code simulated for `bits`: `Num Filter // r + 1` with r = 2, 3
+/// (and 4 for 2 bits with `TwoBitRewrite::Filters`), or strides × 4 for 2 bits with
+/// `TwoBitRewrite::Stride`; 8 bits is the topology itself.
+pub fn rewrite_topology(
+    topology: &Topology,
+    bits: u32,
+    two_bit: TwoBitRewrite,
+) -> Result<Topology> {
+    let filters = |r: u64| {
+        move |s: ConvShape| ConvShape {
+            num_filters: s.num_filters / r + 1,
             ..s
-        },
-        3 => |s| ConvShape {
-            num_filters: s.num_filters / 3 + 1,
-            ..s
-        },
-        2 => |s| ConvShape {
+        }
+    };
+    let rewrite: Box<dyn Fn(ConvShape) -> ConvShape> = match (bits, two_bit) {
+        (8, _) => Box::new(|s| s),
+        (4, _) => Box::new(filters(2)),
+        (3, _) => Box::new(filters(3)),
+        (2, TwoBitRewrite::Filters) => Box::new(filters(4)),
+        (2, TwoBitRewrite::Stride) => Box::new(|s: ConvShape| ConvShape {
             stride_h: s.stride_h * 4,
             stride_w: s.stride_w * 4,
             ..s
-        },
-        other => {
+        }),
+        (other, _) => {
             return Err(SimError::allocation(
                 Location::field("bits"),
                 format!("the 2022 latency tables exist for {TABLE_BITS:?} bits, not {other}"),

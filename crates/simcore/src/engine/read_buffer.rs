@@ -43,36 +43,34 @@ impl<'g> ReadBuffer<'g> {
         let active = total.div_ceil(2);
         let prefetch = total - active;
         let eps = total.div_ceil(100);
-        // Whether everything fits is known from the valid count alone.
+        // One pass over the stream: each entry's set, and each key's set range and size.
+        let entries = usize::try_from(stream.entries()).map_err(|_| {
+            SimError::config(
+                Location::default(),
+                format!("{operand:?} operand too large"),
+            )
+        })?;
+        let mut entry_set = SetTable::new(entries, stream.entries() / eps + 1);
         let mut key_sets = vec![(u64::MAX, 0u64, 0u64); stream.keys() as usize];
-        let mut cursor = stream.cursor();
-        let mut valid = 0u64;
-        while let Some((_, key)) = stream.next_valid(&mut cursor) {
-            let set = valid / eps;
+        let (mut set, mut in_set, mut valid) = (0u64, 0u64, 0u64);
+        stream.for_each_valid(|id, key| {
+            entry_set.set(id, set);
             let entry = &mut key_sets[key as usize];
             entry.0 = entry.0.min(set);
             entry.1 = entry.1.max(set);
             entry.2 += 1;
             valid += 1;
-        }
+            in_set += 1;
+            if in_set == eps {
+                in_set = 0;
+                set += 1;
+            }
+        });
         let sets = valid / eps + 1;
         let window_sets = active.div_ceil(eps).min(sets);
         let all_resident = window_sets >= sets;
-        let mut entry_set = SetTable::Narrow(Vec::new());
-        if !all_resident {
-            let entries = usize::try_from(stream.entries()).map_err(|_| {
-                SimError::config(
-                    Location::default(),
-                    format!("{operand:?} operand too large"),
-                )
-            })?;
-            entry_set = SetTable::new(entries, sets);
-            let mut cursor = stream.cursor();
-            let mut rank = 0u64;
-            while let Some((id, _)) = stream.next_valid(&mut cursor) {
-                entry_set.set(id, rank / eps);
-                rank += 1;
-            }
+        if all_resident {
+            entry_set = SetTable::Narrow(Vec::new());
         }
         let fetch_lines = stream.total_elems().div_ceil(bw);
         Ok(Self {

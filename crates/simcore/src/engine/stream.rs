@@ -1,5 +1,5 @@
 //! The DRAM fetch stream of a read buffer: SCALE-Sim's prefetch matrix flattened row-major,
-//! walked lazily. Per dataflow and operand (`create_*_prefetch_mat`):
+//! generated from indices instead of stored. Per dataflow and operand (`create_*_prefetch_mat`):
 //!
 //! | df | ifmap | filter |
 //! |----|-------|--------|
@@ -86,136 +86,79 @@ impl<'g> Stream<'g> {
         }
     }
 
-    /// The entry at block `f`, row `inner`, column `col`: its entry id and key, or `None` for −1.
-    #[inline]
-    fn entry(&self, f: u64, inner: u64, col: u64) -> Option<(u32, u64)> {
+    /// Calls `visit(entry id, key)` for every valid entry, in stream order.
+    pub fn for_each_valid(&self, visit: impl FnMut(u32, u64)) {
         let g = self.g;
+        // One monomorphised walk per operand layout, so the entry rule is not re-dispatched
+        // per element. Each rule maps (block, row in block, column) to (entry id, key).
         match (g.dataflow, self.op) {
-            (Dataflow::Os, Operand::Ifmap) => {
+            (Dataflow::Os, Operand::Ifmap) => self.walk(visit, |f, inner, col| {
                 let p = f * g.rows + col;
                 if p < g.p {
-                    g.ifmap_entry(p, inner).map(|a| (a, f))
+                    g.ifmap_entry(p, inner).map(|id| (id, f))
                 } else {
                     None
                 }
-            }
-            (Dataflow::Os, Operand::Filter) | (Dataflow::Ws, Operand::Filter) => {
+            }),
+            (Dataflow::Os, Operand::Filter) => self.walk(visit, |f, inner, col| {
                 let k = f * g.cols + col;
-                if k >= g.k {
-                    return None;
-                }
-                let key = if g.dataflow == Dataflow::Os {
-                    f
-                } else {
-                    f * g.row_folds + inner / g.rows
-                };
-                Some((g.filter_entry(inner, k), key))
-            }
-            (Dataflow::Ws, Operand::Ifmap) => {
+                (k < g.k).then(|| (g.filter_entry(inner, k), f))
+            }),
+            (Dataflow::Ws, Operand::Filter) => self.walk(visit, |f, inner, col| {
+                let k = f * g.cols + col;
+                (k < g.k).then(|| (g.filter_entry(inner, k), f * g.row_folds + inner / g.rows))
+            }),
+            (Dataflow::Ws, Operand::Ifmap) => self.walk(visit, |f, inner, col| {
                 let j = f * g.rows + col;
                 if j < g.w {
-                    g.ifmap_entry(inner, j).map(|a| (a, f))
+                    g.ifmap_entry(inner, j).map(|id| (id, f))
                 } else {
                     None
                 }
-            }
-            (Dataflow::Is, Operand::Ifmap) => {
+            }),
+            (Dataflow::Is, Operand::Ifmap) => self.walk(visit, |f, inner, col| {
                 let p = f * g.cols + col;
                 if p < g.p {
                     g.ifmap_entry(p, inner)
-                        .map(|a| (a, f * g.row_folds + inner / g.rows))
+                        .map(|id| (id, f * g.row_folds + inner / g.rows))
                 } else {
                     None
                 }
-            }
-            (Dataflow::Is, Operand::Filter) => {
+            }),
+            (Dataflow::Is, Operand::Filter) => self.walk(visit, |f, inner, col| {
                 let j = f * g.rows + col;
-                if j < g.w {
-                    Some((g.filter_entry(j, inner), f))
-                } else {
-                    None
-                }
-            }
+                (j < g.w).then(|| (g.filter_entry(j, inner), f))
+            }),
         }
     }
 
-    pub fn cursor(&self) -> Cursor {
-        let mut c = Cursor {
-            d: 0,
-            row: 0,
-            col: 0,
-            f: 0,
-            inner: 0,
-            done: false,
-        };
-        c.done = self.total_elems() == 0;
-        c
-    }
-
-    /// The next valid entry after the cursor, or `None` at the end of the stream.
+    /// Visits the stacked matrix in stream order: anti-diagonals from their highest row down,
+    /// or rows left to right.
     #[inline]
-    pub fn next_valid(&self, c: &mut Cursor) -> Option<(u32, u64)> {
-        while !c.done {
-            let found = self.entry(c.f, c.inner, c.col);
-            self.advance(c);
-            if found.is_some() {
-                return found;
-            }
-        }
-        None
-    }
-
-    #[inline]
-    fn advance(&self, c: &mut Cursor) {
+    fn walk(
+        &self,
+        mut visit: impl FnMut(u32, u64),
+        entry: impl Fn(u64, u64, u64) -> Option<(u32, u64)>,
+    ) {
         let rows = self.block_rows * self.blocks;
+        let mut emit = |row: u64, col: u64| {
+            if let Some((id, key)) = entry(row / self.block_rows, row % self.block_rows, col) {
+                visit(id, key);
+            }
+        };
         if self.diag {
-            let lowest = c.d.saturating_sub(self.cols - 1);
-            if c.row > lowest {
-                c.row -= 1;
-                c.col += 1;
-                if c.inner == 0 {
-                    c.f -= 1;
-                    c.inner = self.block_rows - 1;
-                } else {
-                    c.inner -= 1;
+            for d in 0..rows + self.cols - 1 {
+                let lowest = d.saturating_sub(self.cols - 1);
+                for row in (lowest..=d.min(rows - 1)).rev() {
+                    emit(row, d - row);
                 }
-            } else {
-                c.d += 1;
-                if c.d + 1 >= rows + self.cols {
-                    c.done = true;
-                    return;
-                }
-                c.row = c.d.min(rows - 1);
-                c.col = c.d - c.row;
-                c.f = c.row / self.block_rows;
-                c.inner = c.row % self.block_rows;
             }
         } else {
-            c.col += 1;
-            if c.col == self.cols {
-                c.col = 0;
-                c.row += 1;
-                if c.row == rows {
-                    c.done = true;
-                    return;
-                }
-                c.inner += 1;
-                if c.inner == self.block_rows {
-                    c.inner = 0;
-                    c.f += 1;
+            for row in 0..rows {
+                for col in 0..self.cols {
+                    emit(row, col);
                 }
             }
         }
     }
-}
-
-/// A position in a [`Stream`].
-#[derive(Debug, Clone)]
-pub(crate) struct Cursor {
-    d: u64,
-    row: u64,
-    col: u64,
-    f: u64,
-    inner: u64,
-    done: bool,
 }

@@ -109,8 +109,11 @@ proptest! {
     #[test]
     fn uniform_b_bits_is_the_engine_on_a_scaled_config(
         hw in arb_hw(), layer in arb_layer(), compat in compat(), b in prop_oneof![Just(1u32), Just(2), Just(4)],
+        wide_words in any::<bool>(),
     ) {
-        let scale = 8 / b;
+        // Words of 8 or 16 bits: the scale is word_bits / b either way.
+        let hw = HwConfig { word_bits: if wide_words { 16 } else { 8 }, ..hw };
+        let scale = hw.word_bits / b;
         let scaled = HwConfig {
             ifmap_sram_kb: hw.ifmap_sram_kb * scale,
             filter_sram_kb: hw.filter_sram_kb * scale,

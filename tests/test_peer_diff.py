@@ -64,8 +64,8 @@ def run_peer(release: str, cfg: str, topo: str, out: pathlib.Path) -> None:
 
 
 @pytest.fixture(scope="session")
-def peer_reports(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    """Runs every peer case once (two processes at a time); maps case -> output dir or error."""
+def peer_reports(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """Runs each selected peer case once (two processes at a time); maps case -> dir or error."""
     missing = [str(peer_python(r)) for r in RELEASES if not peer_python(r).exists()]
     if missing:
         message = f"SCALE-Sim peer venvs missing: {missing}; create them with scripts/peer-venvs"
@@ -73,7 +73,12 @@ def peer_reports(tmp_path_factory: pytest.TempPathFactory) -> dict:
             pytest.fail(message)
         pytest.skip(message)
     root = tmp_path_factory.mktemp("peer")
-    outs = {case: root / "__".join(case) for case in CASES}
+    selected = {
+        (item.callspec.params["release"], item.callspec.params["cfg"], item.callspec.params["topo"])
+        for item in request.session.items
+        if item.originalname == "test_matches_peer"
+    }
+    outs = {case: root / "__".join(case) for case in CASES if case in selected}
     with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
         futures = {case: pool.submit(run_peer, *case, out) for case, out in outs.items()}
     results = {}

@@ -216,3 +216,9 @@ def test_bit_choices_without_8_still_measure_against_uniform_8(tmp_path):
     assert result.baselines[0]["latency_ms"] == pytest.approx(result.reference["latency_ms"])
     for r in result.records:
         assert set(r["bits"]) <= {2, 4} and r["latency_ms"] < result.reference["latency_ms"]
+
+
+def test_report_of_a_folder_without_a_search(tmp_path, capsys):
+    assert main(["report", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert "search.json" in err and str(tmp_path) in err

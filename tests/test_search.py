@@ -78,6 +78,12 @@ def test_allocation_and_best_model(searched):
     saved = torch.load(searched / "best.pt", weights_only=True)
     assert {n: saved["allocation"][n] for n in allocation} == allocation
     assert saved["allocation"]["conv1"] == [8, 8]
+    # best.pt loads into a fresh model with the registry's loader, bits included.
+    from amed.models import build_model
+    from amed.quant import get_allocation
+
+    model = build_model("resnet20", num_classes=10, in_channels=1, image_size=8, weights=searched / "best.pt")
+    assert {n: list(b) for n, b in get_allocation(model).items()} == allocation
 
 
 def test_pareto_csv_is_the_front_of_the_history(searched):

@@ -53,7 +53,8 @@ impl WriteBuffer {
         }
     }
 
-    fn store_many(&mut self, n: u64) {
+    /// Stores `n` elements; callers check [`Self::absorbs`] first unless they handle the events.
+    pub fn store_quietly(&mut self, n: u64) {
         self.free -= n as i64;
         let fill = self.open_fill + n;
         self.closed += fill / self.bw;
@@ -65,20 +66,15 @@ impl WriteBuffer {
         self.free - n as i64 >= self.threshold.max(1)
     }
 
-    /// Stores `n` elements without any event; callers check [`Self::absorbs`] first.
-    pub fn store_quietly(&mut self, n: u64) {
-        self.store_many(n);
-    }
-
     /// Serves one demand line of `n` elements issued at `cycle`; returns its serviced cycle.
     pub fn serve_line(&mut self, n: u64, cycle: i64) -> Result<i64> {
         if self.absorbs(n) {
-            self.store_many(n);
+            self.store_quietly(n);
             return Ok(cycle);
         }
         let mut cur = cycle;
         for _ in 0..n {
-            self.store_many(1);
+            self.store_quietly(1);
             if cur < self.drain_end {
                 if self.free <= 0 {
                     cur = self.drain_end;

@@ -228,3 +228,18 @@ def test_report_of_a_folder_without_a_search(tmp_path, capsys):
     assert main(["report", str(tmp_path)]) == 1
     err = capsys.readouterr().err
     assert "search.json" in err and str(tmp_path) in err
+
+
+def test_a_search_can_start_from_an_earlier_best_model(searched, tmp_path):
+    from amed.quant import get_allocation
+    from amed.search import Search
+
+    config = SearchConfig(dataset="digits", out=str(tmp_path), weights=str(searched / "best.pt"))
+    engine = Search(config, progress=False)
+    engine._build()
+    saved = torch.load(searched / "best.pt", weights_only=True)["state_dict"]
+    state = engine.model.state_dict()
+    assert all(torch.equal(state[k], saved[k]) for k in saved if k.endswith(("conv1.weight", "fc.bias")))
+    # It restarts from uniform 8 bit over the same searched layers.
+    assert engine.searched == list(json.loads((searched / "allocation.json").read_text()))
+    assert set(get_allocation(engine.model).values()) == {(8, 8)}

@@ -114,7 +114,7 @@ class Search:
         from amed.data import load_data
         from amed.hw import load as load_hw
         from amed.models import build_model
-        from amed.quant import QuantConfig, get_allocation, quantize_model
+        from amed.quant import QuantConfig, get_allocation, quantize_model, quantized_layers, set_bits
         from amed.topology import extract
         from amed.train import make_optimizer, make_scheduler, seed_everything
 
@@ -136,7 +136,11 @@ class Search:
         )  # fmt: skip
         shape = (self.data.in_channels, self.data.image_size, self.data.image_size)
         self.topology = extract(model, shape, name=c.model)
-        quantize_model(model, config=QuantConfig(weight_bits=8, act_bits=8, edge_bits=8))
+        if quantized_layers(model, include_fixed=True):
+            # A quantized checkpoint (e.g. an earlier search's best.pt) restarts from uniform 8 bit.
+            set_bits(model, [8] * len(get_allocation(model)))
+        else:
+            quantize_model(model, config=QuantConfig(weight_bits=8, act_bits=8, edge_bits=8))
         self.model = model
         self.searched = list(get_allocation(model))
         everything = get_allocation(model, include_fixed=True)
@@ -157,7 +161,6 @@ class Search:
             self.scheduler = make_scheduler(self.optimizer, c.schedule, c.warmup_steps + c.steps)
         except ConfigError as err:
             raise ConfigError(f"--schedule: {err}", field="schedule") from None
-        self.make_scheduler = make_scheduler
 
     # -- fine-tune and evaluate ---------------------------------------------------------------
 

@@ -115,6 +115,18 @@ impl<'g> ReadBuffer<'g> {
         }
     }
 
+    /// True when a demand line surely hits: its entries are one contiguous run of the stream,
+    /// listed in stream order, so their sets span the first entry's set to the last one's.
+    #[inline]
+    fn line_resident(&self, ids: &[u32]) -> bool {
+        let (Some(&first), Some(&last)) = (ids.first(), ids.last()) else {
+            return true;
+        };
+        let (first, last) = (self.entry_set.get(first), self.entry_set.get(last));
+        let offset = |set: u64| (set + self.sets - self.start) % self.sets;
+        first <= last && offset(first) <= offset(last) && offset(last) < self.window_sets
+    }
+
     /// True when every entry the key's fold demands is in the window now.
     pub fn key_resident(&self, key: u64) -> bool {
         if self.all_resident {
@@ -159,7 +171,7 @@ impl<'g> ReadBuffer<'g> {
     /// served (`cycle + 1` without a miss).
     pub fn serve_line(&mut self, ids: &[u32], cycle: i64, compat: CompatMode) -> Result<i64> {
         let mut offset = 1i64;
-        if self.all_resident {
+        if self.all_resident || self.line_resident(ids) {
             return Ok(cycle + offset);
         }
         for &id in ids {

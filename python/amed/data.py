@@ -24,7 +24,7 @@ from torchvision.transforms import v2 as T
 
 from amed.errors import AmedIOError, ConfigError
 
-DATASET_NAMES = ("cifar10", "cifar100", "digits", "fashion-mnist", "imagefolder")
+DATASET_SPECS = ("imagefolder:PATH", "cifar10:ROOT", "cifar100:ROOT", "fashion-mnist[:DIR]", "digits")
 FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
 _IMAGENET_MEAN, _IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 _CIFAR_MEAN, _CIFAR_STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
@@ -157,11 +157,7 @@ def _datasets(spec: str, download: bool) -> tuple[Dataset, Dataset, int, int, in
         if not arg:
             raise ConfigError(f"dataset {name} needs a path: {name}:PATH", field="dataset")
         return _imagefolder(arg) if name == "imagefolder" else _cifar(name, arg, download)
-    raise ConfigError(
-        f"unknown dataset {spec!r}; valid: imagefolder:PATH, cifar10:ROOT, cifar100:ROOT, "
-        "fashion-mnist[:DIR], digits",
-        field="dataset",
-    )
+    raise ConfigError(f"unknown dataset {spec!r}; valid: {', '.join(DATASET_SPECS)}", field="dataset")
 
 
 def _subset(dataset: Dataset, size: int | None, seed: int) -> Dataset:

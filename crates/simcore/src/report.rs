@@ -153,7 +153,8 @@ fn write_rows(path: &Path, header: &str, rows: Vec<Vec<Cell>>) -> Result<()> {
 }
 
 /// Writes COMPUTE_REPORT.csv, BANDWIDTH_REPORT.csv and DETAILED_ACCESS_REPORT.csv into `dir`
-/// exactly as the compat mode's SCALE-Sim writes them (layer ids are row indices).
+/// exactly as the compat mode's SCALE-Sim writes them (layer ids are row indices): 3.0.0's
+/// layout for `ScalesimV3`, 2.0.2's (no "incl. prefetch" column) for `ScalesimV2` and `Fixed`.
 pub fn write_scalesim_csvs(dir: impl AsRef<Path>, report: &NetworkReport) -> Result<()> {
     let dir = dir.as_ref();
     std::fs::create_dir_all(dir).map_err(|e| SimError::io(dir, e))?;

@@ -328,7 +328,17 @@ def _digits_loaders():
     return load_data("digits", batch_size=64, seed=0)
 
 
-def test_qat_at_4_bits_keeps_accuracy_on_real_digits():
+@pytest.fixture
+def one_thread():
+    """One torch thread: the result does not depend on the machine, and other load cannot stall
+    a thread barrier."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_qat_at_4_bits_keeps_accuracy_on_real_digits(one_thread):
     """Train a small CNN in FP32 on scikit-learn digits, then QAT every searchable layer at 4 bits."""
     from amed.train import evaluate, finetune
 
@@ -340,8 +350,10 @@ def test_qat_at_4_bits_keeps_accuracy_on_real_digits():
 
     quantize_model(model, config=QuantConfig(weight_bits=4, act_bits=4))
     assert set(get_allocation(model).values()) == {(4, 4)}
-    finetune(model, data, 3, lr=0.01, schedule="cosine", progress=False, seed=0)
+    finetune(model, data, 5, lr=0.02, schedule="cosine", progress=False, seed=0)
     int4 = evaluate(model, data.val).top1
     print(f"digits val top-1: FP32 {fp32:.2f}%, LSQ W4A4 {int4:.2f}%")
-    assert fp32 > 90.0
-    assert int4 > fp32 - 3.0
+    # Measured with seeds 0-5: FP32 97.5-98.6%, W4A4 within 0.0-1.4 points of it (seed 0: 98.33%
+    # and 98.06%). The bound leaves 1.6 points (6 of 360 images) of margin.
+    assert fp32 > 95.0
+    assert int4 >= fp32 - 3.0

@@ -76,7 +76,7 @@ def test_finetune_command_writes_a_loadable_checkpoint_and_is_deterministic(tmp_
 
     kwargs = dict(
         model="resnet20", dataset="digits", bits=4, epochs=2, lr=0.05, batch_size=64, train_subset=768,
-        progress=False,
+        threads=1, progress=False,
     )  # fmt: skip
     metrics = run_finetune(out=str(tmp_path / "a"), **kwargs)
     again = run_finetune(out=str(tmp_path / "b"), **kwargs)

@@ -230,6 +230,12 @@ def run_finetune(
             raise ConfigError(f"--bits: {err}; use 32 for full precision", field="bits") from None
         quantize_model(net, config=config)
     net.to(device)
+    if bits != 32:
+        # Eq. 9 sets each activation step on the first batch a quantizer sees: make that a
+        # training batch rather than the first validation batch (eval mode keeps BN statistics).
+        images, _ = next(iter(data.train))
+        with torch.no_grad():
+            net.eval()(images.to(device))
     initial = evaluate(net, data.val, device=device, progress=progress)
     history = finetune(
         net,

@@ -17,6 +17,7 @@ for release in v3 v2; do
     cases+=("$release lowmem_bw gemm")
     for cfg in tiny_os tiny_ws tiny_is; do cases+=("$release $cfg rand24"); done
     for cfg in scalesim scalesim_lowmem; do cases+=("$release $cfg test1"); done
+    cases+=("$release scalesim Resnet18")  # about 5 CPU minutes each
 done
 run_case() {
     read -r release cfg topo <<<"$1"

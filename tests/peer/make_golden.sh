@@ -18,6 +18,7 @@ for release in v3 v2; do
     for cfg in tiny_os tiny_ws tiny_is; do cases+=("$release $cfg rand24"); done
     for cfg in scalesim scalesim_lowmem; do cases+=("$release $cfg test1"); done
     cases+=("$release scalesim Resnet18")  # about 5 CPU minutes each
+    [[ $release == v3 ]] && cases+=("$release scalesim mobilenet")
 done
 run_case() {
     read -r release cfg topo <<<"$1"

@@ -71,26 +71,9 @@ pub fn rewrite_topology(
     };
     let mut out = topology.clone();
     for layer in &mut out.layers {
-        layer.kind = LayerKind::Conv(rewrite(conv_form(&layer.kind)));
+        layer.kind = LayerKind::Conv(rewrite(layer.kind.conv_shape()));
     }
     Ok(out)
-}
-
-/// SCALE-Sim's conv view of any layer kind (how the released code's CSV described it).
-fn conv_form(kind: &LayerKind) -> ConvShape {
-    match *kind {
-        LayerKind::Conv(s) | LayerKind::Depthwise(s) | LayerKind::Grouped { conv: s, .. } => s,
-        LayerKind::Gemm { m, n, k } => ConvShape {
-            ifmap_h: m,
-            ifmap_w: k,
-            filter_h: 1,
-            filter_w: k,
-            channels: 1,
-            num_filters: n,
-            stride_h: 1,
-            stride_w: 1,
-        },
-    }
 }
 
 /// One layer's latency in ms at `bits` from its report row (see the module docs).
@@ -101,11 +84,11 @@ pub fn layer_latency_ms(
     index: usize,
     clock_hz: f64,
 ) -> f64 {
-    let own = conv_form(&topology.layers[index].kind);
+    let own = topology.layers[index].kind.conv_shape();
     let next = topology
         .layers
         .get(index + 1)
-        .map_or(own, |l| conv_form(&l.kind));
+        .map_or(own, |l| l.kind.conv_shape());
     let out_bits = f64::from(bits) * (own.num_filters * next.ifmap_h * next.ifmap_w) as f64;
     let compute_ms = 1000.0 * row.total_cycles / clock_hz;
     let ofmap_dram_ms = 1000.0 * (1.0 / row.avg_ofmap_dram_bw * 8.0) * out_bits / clock_hz;

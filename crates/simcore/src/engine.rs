@@ -249,32 +249,6 @@ pub fn simulate_conv(
     })
 }
 
-/// The dense convolution SCALE-Sim runs for a layer: a GEMM `M×K · K×N` is the conv with
-/// H = M, W = K, R = 1, S = K, C = 1, N filters, stride 1.
-pub fn dense_shape(layer: &Layer) -> Result<ConvShape> {
-    match layer.kind {
-        LayerKind::Conv(shape) => Ok(shape),
-        LayerKind::Gemm { m, n, k } => Ok(ConvShape {
-            ifmap_h: m,
-            ifmap_w: k,
-            filter_h: 1,
-            filter_w: k,
-            channels: 1,
-            num_filters: n,
-            stride_h: 1,
-            stride_w: 1,
-        }),
-        LayerKind::Depthwise(_) | LayerKind::Grouped { .. } => Err(SimError::topology(
-            Location::field("kind"),
-            format!(
-                "layer '{}': depthwise and grouped convolutions are not simulated by the dense \
-                 engine",
-                layer.name
-            ),
-        )),
-    }
-}
-
 /// Simulates one layer; the report carries the layer's name.
 pub fn simulate_layer(
     layer: &Layer,
@@ -301,11 +275,7 @@ fn simulate_kind(
             })
         }
         LayerKind::Conv(_) | LayerKind::Gemm { .. } => {
-            let shape = dense_shape(&Layer {
-                name: String::new(),
-                kind: *kind,
-            })?;
-            simulate_conv(&shape, params, compat)
+            simulate_conv(&kind.conv_shape(), params, compat)
         }
     }
 }

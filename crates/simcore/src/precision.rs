@@ -165,17 +165,7 @@ impl PrecisionView {
     /// A GEMM M×K·K×N packs its reduction K: SCALE-Sim's conv form of it (H=M, W=K, R=1,
     /// S=K, C=1) becomes H=M, W=S=⌈K/pack⌉.
     pub fn pack_gemm(&self, m: u64, n: u64, k: u64) -> ConvShape {
-        let k = k.div_ceil(self.pack);
-        ConvShape {
-            ifmap_h: m,
-            ifmap_w: k,
-            filter_h: 1,
-            filter_w: k,
-            channels: 1,
-            num_filters: n,
-            stride_h: 1,
-            stride_w: 1,
-        }
+        ConvShape::of_gemm(m, n, k.div_ceil(self.pack))
     }
 }
 

@@ -26,6 +26,21 @@ pub struct ConvShape {
 }
 
 impl ConvShape {
+    /// SCALE-Sim's GEMM mapping: ifmap M×K times filter K×N is the conv H = M, W = K, R = 1,
+    /// S = K, C = 1 with N filters and stride 1.
+    pub fn of_gemm(m: u64, n: u64, k: u64) -> Self {
+        Self {
+            ifmap_h: m,
+            ifmap_w: k,
+            filter_h: 1,
+            filter_w: k,
+            channels: 1,
+            num_filters: n,
+            stride_h: 1,
+            stride_w: 1,
+        }
+    }
+
     /// SCALE-Sim's output height, `ceil((H - R + s) / s)`: one row more than the usual
     /// `floor((H - R) / s) + 1` when `H - R` is not a multiple of `s`.
     pub fn ofmap_h(&self) -> u64 {
@@ -140,6 +155,19 @@ pub enum LayerKind {
     Gemm { m: u64, n: u64, k: u64 },
 }
 
+impl LayerKind {
+    /// The convolution shape: the layer's own for conv, depthwise and grouped, and SCALE-Sim's
+    /// GEMM mapping for a GEMM.
+    pub fn conv_shape(&self) -> ConvShape {
+        match *self {
+            LayerKind::Conv(shape)
+            | LayerKind::Depthwise(shape)
+            | LayerKind::Grouped { conv: shape, .. } => shape,
+            LayerKind::Gemm { m, n, k } => ConvShape::of_gemm(m, n, k),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Layer {
     pub name: String,
@@ -190,24 +218,9 @@ impl Layer {
         }
     }
 
-    /// The convolution shape: the layer's own for conv, depthwise and grouped, and SCALE-Sim's
-    /// GEMM mapping (H=M, W=K, R=1, S=K, C=1, filters=N, stride 1) for a GEMM.
+    /// The convolution shape of the layer's kind (see `LayerKind::conv_shape`).
     pub fn shape(&self) -> ConvShape {
-        match self.kind {
-            LayerKind::Conv(shape)
-            | LayerKind::Depthwise(shape)
-            | LayerKind::Grouped { conv: shape, .. } => shape,
-            LayerKind::Gemm { m, n, k } => ConvShape {
-                ifmap_h: m,
-                ifmap_w: k,
-                filter_h: 1,
-                filter_w: k,
-                channels: 1,
-                num_filters: n,
-                stride_h: 1,
-                stride_w: 1,
-            },
-        }
+        self.kind.conv_shape()
     }
 
     /// Input channels each output channel reads: C, 1 (depthwise) or C/groups.

@@ -6,6 +6,7 @@ import sys
 import threading
 
 import pytest
+from peer_harness import peer_python, require_peers
 
 from amed import hw as hw_configs
 from amed.simcore import COMPAT_MODES, HwConfig, Layer, Report, Topology, simulate
@@ -229,12 +230,8 @@ else:
 
 def peer_read(release, kind, path, gemm=False):
     import json as _json
-    from pathlib import Path as _Path
-
-    python = _Path(__file__).resolve().parents[1] / ".venvs" / f"scalesim-{release}" / "bin" / "python"
-    if not python.exists():
-        pytest.skip(f"peer venv {python.parent.parent} missing (run scripts/peer-venvs)")
-    result = subprocess.run([str(python), "-c", PEER_READER, kind, str(path), "1" if gemm else "0"],
+    require_peers(release)
+    result = subprocess.run([str(peer_python(release)), "-c", PEER_READER, kind, str(path), "1" if gemm else "0"],
                             check=True, capture_output=True, text=True)
     return _json.loads(result.stdout.strip().splitlines()[-1])
 

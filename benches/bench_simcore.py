@@ -8,6 +8,9 @@ Run (extension built with ``scripts/dev-build --release``; peers from ``scripts/
   run. SCALE-Sim runs once in a subprocess of its venv (CPU seconds measured inside it, without
   traces); amed is timed by pytest-benchmark. The ratio is stored in ``extra_info``.
 * ``test_whole_network``: whole ResNet-50 (mlperf), ResNet-18 and MobileNet on 32x32/64kB/os.
+* ``test_whole_network_speedup_vs_scalesim``: whole ResNet-18 through both simulators in one run.
+  SCALE-Sim needs several CPU minutes and a few GB for it, so it runs only with
+  ``AMED_BENCH_WHOLE_NETWORK=1``.
 * ``test_peak_memory_flat_in_cycles``: peak RSS of a fresh process simulating ResNet-50 on
   configs whose cycle counts differ by 20x stays flat (no per-cycle state is kept).
 """
@@ -15,6 +18,7 @@ Run (extension built with ``scripts/dev-build --release``; peers from ``scripts/
 from __future__ import annotations
 
 import json
+import os
 import pathlib
 import re
 import subprocess
@@ -64,6 +68,13 @@ def test_speedup_vs_scalesim(benchmark, tmp_path, cfg: str, topology: pathlib.Pa
         cycles=report.total_cycles,
     )
     print(f"\n{cfg}/{topology.stem}: scalesim {peer:.3f} s, amed {ours * 1e3:.3f} ms, {peer / ours:.0f}x")
+
+
+@pytest.mark.skipif(
+    not os.environ.get("AMED_BENCH_WHOLE_NETWORK"), reason="set AMED_BENCH_WHOLE_NETWORK=1 (several CPU minutes)"
+)
+def test_whole_network_speedup_vs_scalesim(benchmark, tmp_path) -> None:
+    test_speedup_vs_scalesim(benchmark, tmp_path, "scalesim", TOPOLOGIES / "Resnet18.csv")
 
 
 @pytest.mark.parametrize("topology", ["Resnet50.csv", "Resnet18.csv", "mobilenet.csv"])

@@ -129,7 +129,7 @@ def test_pickle_and_json_round_trips(topologies):
 
 
 def test_simulate_matches_scalesim_reference_runs(topologies):
-    # test.csv (Inc5b_3x3) on scalesim.cfg as measured with the real SCALE-Sim (SCALESIM.md):
+    # test.csv (Inc5b_3x3) on scalesim.cfg as measured with the real SCALE-Sim:
     # v3.0.0 67 667 / 46 188, v2.0.2 65 840 / 44 361 total / stall cycles.
     v3 = simulate(topologies / "test.csv", "scalesim")
     assert (v3.total_cycles, v3.stall_cycles, v3.compat) == (67667, 46188, "scalesim-v3")

@@ -1,5 +1,5 @@
 """The ResNet-18, MobileNet and mlperf ResNet-50 topologies shipped with SCALE-Sim simulate on the
-three shipped configs, and every layer obeys SCALE-Sim's stall-free closed form (SCALESIM (c)):
+three shipped configs, and every layer obeys SCALE-Sim's stall-free closed form:
 Total Cycles - Stall Cycles = folds * rows per fold - 1, and Overall Util = MACs / (Total * R * C)."""
 
 import math

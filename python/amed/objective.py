@@ -1,4 +1,4 @@
-"""The AMED search objective: Eq. 1 inside the reconstructed Eq. 2 (METHOD.md §2).
+"""The AMED search objective: Eq. 1 inside the reconstructed Eq. 2 (docs/sampler.md).
 
 For an allocation ``b`` the weighted loss is (Eq. 1)::
 

@@ -230,7 +230,7 @@ fn the_engine_reproduces_the_shipped_reports_cycles_and_ofmap_bandwidth() {
 }
 
 /// mlperf ResNet-50 as shipped in `topologies/`, with every stride 1: the released code's CSV
-/// had no trailing comma, so SCALE-Sim dropped its stride column (SCALESIM.md (b)).
+/// had no trailing comma, so SCALE-Sim dropped its stride column (SCALE-Sim drops every row's last field).
 fn resnet50_as_run() -> Topology {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../topologies/Resnet50.csv");
     let mut topology = Topology::from_csv(&path, false).unwrap();

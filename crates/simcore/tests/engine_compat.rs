@@ -1,7 +1,6 @@
 //! Numbers the real SCALE-Sim printed that the golden cases do not hold: runs too slow for the
 //! peer suite (test1 on eyeriss takes minutes in SCALE-Sim) and the scale-sim-v2 HEAD release
-//! behind `CompatMode::Fixed` (GitHub only, 22f88b1), as recorded in docs of this project
-//! (`SCALESIM.md`, section (d)).
+//! behind `CompatMode::Fixed` (GitHub only, 22f88b1), recorded from runs of those releases.
 
 use simcore::{
     simulate_conv, CompatMode, ConvShape, Dataflow, EngineParams, Interface, LayerReport,

@@ -275,7 +275,10 @@ fn calc_mode_uses_scalesim_fixed_bandwidths() {
         .replace("Bandwidth : 3,4\n", "");
     let config = HwConfig::from_scalesim_cfg_str(&calc, None).unwrap();
     assert_eq!(config.interface, Interface::Calc);
-    assert_eq!((config.ifmap_bw, config.filter_bw, config.ofmap_bw), (10, 10, 8));
+    assert_eq!(
+        (config.ifmap_bw, config.filter_bw, config.ofmap_bw),
+        (10, 10, 8)
+    );
 }
 
 #[test]

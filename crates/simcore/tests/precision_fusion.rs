@@ -35,7 +35,7 @@ fn hw(dataflow: Dataflow) -> HwConfig {
     }
 }
 
-/// Stall-free Total Cycles (SCALESIM.md (c)) for an 8×8 array.
+/// Stall-free Total Cycles (SCALE-Sim's closed form) for an 8×8 array.
 fn closed_form(dataflow: Dataflow, pixels: u64, window: u64, filters: u64) -> i64 {
     let (r, c) = (8, 8);
     let cycles = match dataflow {

@@ -52,7 +52,7 @@ def parse_bits(bits: object) -> tuple[int, ...]:
 class SearchConfig:
     """Everything that determines a search's result (``out``, ``steps`` and ``progress`` aside).
 
-    Objective (METHOD.md §2, ``amed.objective``): ``alpha`` and ``beta`` weight CE and the latency
+    Objective (docs/sampler.md, ``amed.objective``): ``alpha`` and ``beta`` weight CE and the latency
     ratio; ``threshold`` is the accuracy fraction tau below which ``penalty`` (log10 units per
     unit of accuracy) applies; ``max_size`` caps the model size in bytes.
     Sampler: ``ema`` (gamma of Eq. 7), ``temperature`` (T of Algorithm 1), ``infeasible_penalty``

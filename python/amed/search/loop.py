@@ -1,4 +1,4 @@
-"""Algorithm 2 (METHOD.md §6) with the released code's bugs fixed.
+"""The paper's Algorithm 2, with the released code's bugs (numbered below) fixed.
 
 1. Build the model, extract its simulator topology and build the cost model once. The bit vector,
    the topology and the cost tables name the same layers in the same order (bug 3).

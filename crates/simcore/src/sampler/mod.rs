@@ -208,8 +208,13 @@ impl Sampler {
         let rows = self.scores.chunks(k).zip(self.weights.chunks_mut(k));
         for ((row, weights), norm) in rows.zip(&mut self.norms) {
             let max = row.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-            for (w, s) in weights.iter_mut().zip(row) {
-                *w = ((s - max) * inv_t).exp();
+            for (w, &s) in weights.iter_mut().zip(row) {
+                // exp(0) is exactly 1: the row maximum needs no call.
+                *w = if s == max {
+                    1.0
+                } else {
+                    ((s - max) * inv_t).exp()
+                };
             }
             *norm = weights.iter().sum();
         }
@@ -231,10 +236,17 @@ impl Sampler {
         } else {
             pick_neighbour(neighbours, &self.current, u - own)
         };
+        if neighbours.is_empty() {
+            // Accept with probability min(1, π(to)/π(from)), compared without the division.
+            let (w_to, w_from) = (weights[to], weights[from]);
+            if w_to >= w_from || self.rng.random::<f64>() * w_from < w_to {
+                self.current[layer] = to;
+                self.accepted += 1;
+            }
+            return;
+        }
         let ratio = weights[to] / weights[from];
-        let a = if neighbours.is_empty() {
-            ratio
-        } else {
+        let a = {
             let mass = |bit: usize| -> f64 {
                 neighbours
                     .iter()

@@ -1,6 +1,8 @@
-"""The `amed` command, run in-process."""
+"""The `amed` command, run in-process (and once in a fresh interpreter without torch)."""
 
 import json
+import subprocess
+import sys
 
 import fire
 import pytest
@@ -81,3 +83,17 @@ def test_bad_input_exits_with_a_clear_error(capsys, small3_csv, argv, message):
 def test_missing_argument_is_a_usage_error(capsys):
     assert main(["simulate"]) == 2
     assert "topology" in capsys.readouterr().err
+
+
+def test_search_without_the_torch_extra_says_how_to_install_it(tmp_path):
+    # A fresh interpreter in which torch cannot be imported, as after a plain `pip install .`.
+    code = (
+        "import sys; sys.modules['torch'] = None\n"
+        "from amed.cli import main\n"
+        f"sys.exit(main(['search', '--out', {str(tmp_path)!r}]))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 1, done.stderr
+    assert "needs the 'torch' package of the torch extra" in done.stderr
+    assert "pip install 'amed[torch]'" in done.stderr
+    assert "Traceback" not in done.stderr

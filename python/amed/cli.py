@@ -295,6 +295,10 @@ class Amed:
         print(render(Path(_text(out, "out"))))
 
 
+# What `pip install '.[torch]'` adds: search, finetune and report need it, simulate and hw do not.
+_TORCH_EXTRA = ("torch", "torchvision", "numpy", "sklearn", "matplotlib")
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Entry point of the `amed` command; returns the exit status."""
     import fire
@@ -303,6 +307,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         fire.Fire(Amed, command=list(sys.argv[1:] if argv is None else argv), name="amed")
     except AmedError as error:
         print(f"amed: error: {error}", file=sys.stderr)
+        return 1
+    except ModuleNotFoundError as error:
+        if (error.name or "").split(".")[0] not in _TORCH_EXTRA:
+            raise
+        print(
+            f"amed: error: this command needs the '{error.name}' package of the torch extra; "
+            "install it with: pip install 'amed[torch]' (from a checkout: pip install '.[torch]')",
+            file=sys.stderr,
+        )
         return 1
     except fire.core.FireExit as exit_:
         return int(exit_.code or 0)

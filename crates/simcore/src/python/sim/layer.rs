@@ -1,7 +1,7 @@
 //! `Layer`: a dense, depthwise or grouped convolution, or a GEMM, built from Python values.
 
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyInt};
+use pyo3::types::PyDict;
 
 use super::args::{int_arg, str_arg, Input};
 use super::json;
@@ -16,20 +16,18 @@ pub struct PyLayer {
     pub inner: Layer,
 }
 
-/// The eight conv arguments, converted and checked.
-#[allow(clippy::too_many_arguments)]
+/// The conv arguments, converted and checked; strides default to 1 and `stride_w` to `stride_h`.
 fn conv_shape(
-    ifmap_h: &Bound<'_, PyAny>,
-    ifmap_w: &Bound<'_, PyAny>,
-    filter_h: &Bound<'_, PyAny>,
-    filter_w: &Bound<'_, PyAny>,
-    channels: &Bound<'_, PyAny>,
-    num_filters: &Bound<'_, PyAny>,
-    stride_h: &Bound<'_, PyAny>,
+    dims: [&Bound<'_, PyAny>; 6],
+    stride_h: Option<&Bound<'_, PyAny>>,
     stride_w: Option<&Bound<'_, PyAny>>,
 ) -> Result<ConvShape, SimError> {
     let dim = |v: &Bound<'_, PyAny>, field: &str| int_arg(v, field, u64::MAX, Input::Topology);
-    let stride_h = dim(stride_h, "stride_h")?;
+    let [ifmap_h, ifmap_w, filter_h, filter_w, channels, num_filters] = dims;
+    let stride_h = stride_h
+        .map(|s| dim(s, "stride_h"))
+        .transpose()?
+        .unwrap_or(1);
     Ok(ConvShape {
         ifmap_h: dim(ifmap_h, "ifmap_h")?,
         ifmap_w: dim(ifmap_w, "ifmap_w")?,
@@ -46,19 +44,18 @@ fn conv_shape(
 }
 
 /// Converts the layer's name and shape, then validates the layer with `make`.
-#[allow(clippy::too_many_arguments)]
 fn make_layer(
     py: Python<'_>,
     name: &Bound<'_, PyAny>,
-    dims: [&Bound<'_, PyAny>; 7],
+    dims: [&Bound<'_, PyAny>; 6],
+    stride_h: Option<&Bound<'_, PyAny>>,
     stride_w: Option<&Bound<'_, PyAny>>,
     make: impl FnOnce(String, ConvShape) -> Result<Layer, SimError>,
 ) -> PyResult<PyLayer> {
     guard(py, || {
         let build = || {
             let name = str_arg(name, "name", Input::Topology)?;
-            let [h, w, r, s, c, k, stride] = dims;
-            make(name, conv_shape(h, w, r, s, c, k, stride, stride_w)?)
+            make(name, conv_shape(dims, stride_h, stride_w)?)
         };
         Ok(PyLayer {
             inner: build().into_py_result(py)?,
@@ -84,18 +81,8 @@ impl PyLayer {
         stride_h: Option<&Bound<'_, PyAny>>,
         stride_w: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
-        let one = PyInt::new(py, 1).into_any();
-        let stride_h = stride_h.unwrap_or(&one);
-        let dims = [
-            ifmap_h,
-            ifmap_w,
-            filter_h,
-            filter_w,
-            channels,
-            num_filters,
-            stride_h,
-        ];
-        make_layer(py, name, dims, stride_w, Layer::conv)
+        let dims = [ifmap_h, ifmap_w, filter_h, filter_w, channels, num_filters];
+        make_layer(py, name, dims, stride_h, stride_w, Layer::conv)
     }
 
     /// A depthwise convolution: `num_filters` = channels x multiplier.
@@ -114,18 +101,8 @@ impl PyLayer {
         stride_h: Option<&Bound<'_, PyAny>>,
         stride_w: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
-        let one = PyInt::new(py, 1).into_any();
-        let stride_h = stride_h.unwrap_or(&one);
-        let dims = [
-            ifmap_h,
-            ifmap_w,
-            filter_h,
-            filter_w,
-            channels,
-            num_filters,
-            stride_h,
-        ];
-        make_layer(py, name, dims, stride_w, Layer::depthwise)
+        let dims = [ifmap_h, ifmap_w, filter_h, filter_w, channels, num_filters];
+        make_layer(py, name, dims, stride_h, stride_w, Layer::depthwise)
     }
 
     /// A grouped convolution: channels and num_filters divisible by `groups`.
@@ -145,21 +122,11 @@ impl PyLayer {
         stride_w: Option<&Bound<'_, PyAny>>,
         groups: &Bound<'_, PyAny>,
     ) -> PyResult<Self> {
-        let one = PyInt::new(py, 1).into_any();
-        let stride_h = stride_h.unwrap_or(&one);
-        let dims = [
-            ifmap_h,
-            ifmap_w,
-            filter_h,
-            filter_w,
-            channels,
-            num_filters,
-            stride_h,
-        ];
+        let dims = [ifmap_h, ifmap_w, filter_h, filter_w, channels, num_filters];
         let groups = guard(py, || {
             int_arg(groups, "groups", u64::MAX, Input::Topology).into_py_result(py)
         })?;
-        make_layer(py, name, dims, stride_w, |name, shape| {
+        make_layer(py, name, dims, stride_h, stride_w, |name, shape| {
             Layer::grouped(name, shape, groups)
         })
     }

@@ -21,13 +21,18 @@ def test_models_fit_the_dataset(name, in_channels, size, classes):
 
 
 def test_small_images_get_the_cifar_stem_and_large_ones_the_imagenet_stem():
+    # The first stage of a small image works on at most 16x16 pixels (docs/models.md).
     small = build_model("resnet18", num_classes=10, image_size=32)
-    assert small.conv1.kernel_size == (3, 3) and small.conv1.stride == (1, 1)
+    assert small.conv1.kernel_size == (3, 3) and small.conv1.stride == (2, 2)
     assert isinstance(small.maxpool, nn.Identity)
+    assert build_model("resnet50", num_classes=10, image_size=8).conv1.stride == (1, 1)
+    assert build_model("resnet50", num_classes=10, image_size=16).conv1.stride == (1, 1)
+    assert build_model("resnet50", num_classes=10, image_size=28).conv1.stride == (2, 2)
     large = build_model("resnet18", num_classes=10, in_channels=1, image_size=224)
     assert large.conv1.kernel_size == (7, 7) and large.conv1.stride == (2, 2) and large.conv1.in_channels == 1
     assert isinstance(large.maxpool, nn.MaxPool2d)
-    assert build_model("mobilenet_v2", image_size=32).features[0][0].stride == (1, 1)
+    assert build_model("mobilenet_v2", image_size=8).features[0][0].stride == (1, 1)
+    assert build_model("mobilenet_v2", image_size=32).features[0][0].stride == (2, 2)
     assert build_model("mobilenet_v2", image_size=224).features[0][0].stride == (2, 2)
 
 

@@ -13,6 +13,11 @@ Step-size initialisation:
   * activations: Eq. 9, s = 2 max|X| / Q_P on the first batch after creation or after a bit change.
 
 The gradient of the step size is scaled by g = 1 / sqrt(N Q_P), N = number of elements of the tensor.
+
+The step used in the forward pass is |scale| floored at `MIN_STEP`, so it is always positive and
+finite. SGD can push a learnable step through zero (a depthwise conv's few weights give its step a
+large gradient relative to its size); a raw step that reached 0 divided by zero, and a negative one
+turned an unsigned quantizer into a constant 0.
 """
 
 from __future__ import annotations
@@ -25,6 +30,8 @@ import torch
 from torch import nn
 
 SUPPORTED_BITS = range(2, 9)
+#: The smallest step the forward pass uses: x / MIN_STEP stays finite for any float32 activation.
+MIN_STEP = 1e-8
 
 
 @dataclass(frozen=True)
@@ -136,11 +143,15 @@ class LsqQuantizer(nn.Module):
         else:
             self.init_weight_scale(weight)
 
+    def step(self) -> torch.Tensor:
+        """The step size in use: |scale| floored at MIN_STEP (differentiable in `scale`)."""
+        return self.scale.abs().clamp_min(MIN_STEP)
+
     @torch.no_grad()
     def init_weight_scale(self, weight: torch.Tensor) -> None:
         _, q_p = self.qrange
         step = 2 * weight.detach().abs().mean() / math.sqrt(q_p)
-        self.scale.copy_(step.clamp_min(torch.finfo(step.dtype).tiny))
+        self.scale.copy_(step.clamp_min(MIN_STEP))
         self.initialized.fill_(True)
 
     @torch.no_grad()
@@ -150,7 +161,7 @@ class LsqQuantizer(nn.Module):
             self.sign_known.fill_(True)
         _, q_p = self.qrange
         step = 2 * x.detach().abs().max() / q_p
-        self.scale.copy_(step.clamp_min(torch.finfo(step.dtype).tiny))
+        self.scale.copy_(step.clamp_min(MIN_STEP))
         self.initialized.fill_(True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -160,7 +171,7 @@ class LsqQuantizer(nn.Module):
             else:
                 self._init_act_scale(x)
         q_n, q_p = self.qrange
-        return _LsqFakeQuant.apply(x, self.scale, q_n, q_p, 1.0 / math.sqrt(x.numel() * q_p))
+        return _LsqFakeQuant.apply(x, self.step(), q_n, q_p, 1.0 / math.sqrt(x.numel() * q_p))
 
     def get_extra_state(self) -> dict:
         # Saved in the state_dict so a checkpoint restores each quantizer's bits.

@@ -165,20 +165,27 @@ class Amed:
         hw: str = "scalesim",
         dataset: Optional[str] = None,
         out: str = "amed-out",
+        method: str = "amed",
         beta: float = 1.0,
-        ema: float = 0.01,
         bits: Any = "2,3,4,8",
-        steps: int = 20,
-        epochs_per_step: int = 1,
-        batches_per_step: Optional[int] = 32,
-        warmup_steps: int = 4,
+        steps: int = 64,
+        protocol: str = "checkpoint",
+        batches_per_step: int = 16,
+        candidate_lr: float = 0.005,
+        final_batches: int = 256,
+        final_lr: float = 0.01,
+        final_points: int = 3,
+        baselines: bool = True,
+        ema: float = 0.05,
+        temperature: float = 0.3,
+        score_init: str = "zeros",
+        reward: str = "normalized",
         threshold: Optional[float] = None,
         max_size: Optional[float] = None,
-        method: str = "amed",
-        baselines: bool = True,
-        train_subset: Optional[int] = 2048,
+        batch_size: int = 32,
+        train_subset: Optional[int] = None,
         val_subset: Optional[int] = 1000,
-        lr: float = 0.02,
+        test_subset: Optional[int] = None,
         weights: Optional[str] = None,
         seed: int = 0,
         threads: int = 1,
@@ -192,22 +199,32 @@ class Amed:
             hw: shipped config name (see `amed hw`) or a .toml / SCALE-Sim .cfg path.
             dataset: fashion-mnist[:DIR], digits, cifar10:ROOT, cifar100:ROOT or imagefolder:PATH;
                 default Fashion-MNIST when the Debian package is installed, else digits.
-            out: output folder (history.jsonl, allocation.json, best.pt, pareto.csv, plots, reports/).
+            out: output folder (history.jsonl, search.json, allocation.json, best.pt, plots, reports/).
+            method: amed, random, or uniform-B (e.g. uniform-4): the same loop with another proposer.
             beta: latency weight of the objective; higher favours faster allocations.
-            ema: EMA weight gamma of the score update (Eq. 7).
             bits: candidate bitwidths, e.g. 2,3,4,8.
             steps: number of sampled allocations.
-            epochs_per_step: fine-tune epochs per sample (when --batches-per-step is none).
-            batches_per_step: fine-tune batches per sample; `none` to use whole epochs.
-            warmup_steps: step budgets of uniform-8-bit fine-tuning before the search.
+            protocol: checkpoint (every candidate fine-tuned from the converged start) or
+                continued (the paper's: one model trained across the samples).
+            batches_per_step: fine-tune batches per candidate.
+            candidate_lr: SGD learning rate of a candidate's fine-tune.
+            final_batches: fine-tune batches of every model in the final stage (chosen, Pareto
+                points, uniform baselines), each then evaluated once on the test split.
+            final_lr: peak SGD learning rate of the final stage (cosine decay).
+            final_points: models of the search's Pareto front given the final budget, chosen included.
+            baselines: also train uniform baselines (every bit choice and 8) in the final stage.
+            ema: EMA weight gamma of the score update (Eq. 7), in (0, 1].
+            temperature: softmax temperature T of the sampler (Algorithm 1).
+            score_init: zeros or uniform (U(0,1), as released): the sampler's initial scores.
+            reward: normalized (advantage over earlier samples) or log10 (the paper's Eq. 8).
             threshold: accuracy fraction (e.g. 0.85) below which the objective is penalised.
             max_size: model-size cap in bytes; larger proposals are skipped without training.
-            method: amed, random, or uniform-B (e.g. uniform-4): the same loop with another proposer.
-            baselines: also fine-tune and plot uniform 8/4/2-bit models.
+            batch_size: training batch size.
             train_subset: training images used (`none` for all).
-            val_subset: validation images used (`none` for all).
-            lr: SGD learning rate.
-            weights: checkpoint to start from (`none`: random init).
+            val_subset: search-validation images used (`none` for all).
+            test_subset: test images used by the final stage (`none` for all).
+            weights: start checkpoint: omitted, the converged model of `amed pretrain` (trained and
+                cached on first use); `none` for random weights; `torchvision`; or a path.
             seed: seeds everything; the same seed gives the same result.
             threads: torch threads (1 keeps results identical across machines).
             resume: continue the search in --out after an interruption.
@@ -218,11 +235,13 @@ class Amed:
         print(
             search(
                 model=_text(model, "model"), hw=_text(hw, "hw"), dataset=dataset, out=_text(out, "out"),
-                beta=beta, ema=ema, bits=bits, steps=steps, epochs_per_step=epochs_per_step,
-                batches_per_step=batches_per_step, warmup_steps=warmup_steps, threshold=threshold,
-                max_size=max_size, method=_text(method, "method"), baselines=_flag(baselines, "baselines"),
-                train_subset=train_subset, val_subset=val_subset, lr=lr, weights=weights, seed=seed,
-                threads=threads, resume=_flag(resume, "resume"), progress=_flag(progress, "progress"),
+                method=_text(method, "method"), beta=beta, bits=bits, steps=steps, protocol=protocol,
+                batches_per_step=batches_per_step, candidate_lr=candidate_lr, final_batches=final_batches,
+                final_lr=final_lr, final_points=final_points, baselines=_flag(baselines, "baselines"), ema=ema,
+                temperature=temperature, score_init=score_init, reward=reward, threshold=threshold,
+                max_size=max_size, batch_size=batch_size, train_subset=train_subset, val_subset=val_subset,
+                test_subset=test_subset, weights=weights, seed=seed, threads=threads,
+                resume=_flag(resume, "resume"), progress=_flag(progress, "progress"),
             )  # fmt: skip
         )
 
@@ -283,6 +302,53 @@ class Amed:
             f"val top-1 {final['top1']:.2f}%, top-5 {final['top5']:.2f}%, CE {final['loss']:.4f}"
         )
         print(f"wrote {Path(str(out)) / 'model.pt'} and {Path(str(out)) / 'metrics.json'}")
+
+    def compare(
+        self,
+        out: str = "compare-out",
+        methods: str = "amed,random",
+        betas: str = "1",
+        seeds: str = "0,1",
+        jobs: int = 1,
+        model: str = "resnet20",
+        hw: str = "scalesim",
+        dataset: Optional[str] = None,
+        steps: Optional[int] = None,
+        options: Optional[str] = None,
+    ) -> None:
+        """Run AMED and random search over betas and seeds, then test and tabulate the results.
+
+        Rerunning the same command skips finished runs and resumes interrupted ones.
+
+        Args:
+            out: study folder: one run folder per method, beta and seed, plus compare.json,
+                compare.md and compare.png.
+            methods: proposers to compare, from amed and random.
+            betas: latency weights, e.g. 0.5,1,2.
+            seeds: at least two distinct seeds (the paired test needs them), e.g. 0,1,2.
+            jobs: searches run at once, each in its own process on one thread.
+            model: resnet20 (default), resnet18, resnet50 or mobilenet_v2.
+            hw: shipped config name (see `amed hw`) or a .toml / SCALE-Sim .cfg path.
+            dataset: as for `amed search`; default Fashion-MNIST when installed, else digits.
+            steps: search steps per run (default: the search's).
+            options: JSON object of further `amed search` settings for every run,
+                e.g. '{"batches_per_step": 16, "bits": [2, 4, 8]}'.
+        """
+        from amed.compare import compare
+        from amed.compare.table import render_table
+
+        summary = compare(
+            out=out, methods=methods, betas=betas, seeds=seeds, jobs=jobs, model=model, hw=hw,
+            dataset=dataset, steps=steps, options=options,
+        )  # fmt: skip
+        print(Path(str(out)) / "compare.md")
+        print(render_table(summary))
+        if summary["failed"]:
+            names = ", ".join(summary["failed"])
+            raise AmedError(
+                f"{len(summary['failed'])} run(s) failed: {names}; tracebacks in "
+                f"{Path(str(out)) / 'compare.json'}; rerun the same command to retry them"
+            )
 
     def report(self, out: str = "amed-out") -> None:
         """Re-render a search's plots, pareto.csv and summary table from its output folder.

@@ -2,7 +2,8 @@
 
 Reads ``history.jsonl`` and ``search.json`` and writes:
   pareto.csv       the Pareto front (top-1 up; latency and size down) of the evaluated samples
-  pareto.png       top-1 vs simulated latency: every sample, the front, the uniform baselines, the best
+  pareto.png       top-1 vs simulated latency: the samples and their front on search-validation, and
+                   the final stage (chosen, Pareto points, uniform baselines) on test
   bits.png         the best allocation's bits per layer (fixed layers marked)
   latency.png      latency per layer of the best allocation next to uniform 8 bit
 and returns the summary table (``amed report DIR`` prints it).
@@ -15,6 +16,7 @@ import json
 from pathlib import Path
 
 from amed.errors import AmedIOError
+from amed.search.history import front_2d
 
 __all__ = ["PARETO_FIELDS", "load_run", "render", "summary"]
 
@@ -48,38 +50,60 @@ def _write_pareto(path: Path, front: list[dict]) -> None:
             writer.writerow([r[k] if k != "bits" else "-".join(map(str, r["bits"])) for k in PARETO_FIELDS])
 
 
-def _front_2d(front: list[dict]) -> list[dict]:
-    """The part of the 3-objective front that is also non-dominated in top-1 vs latency alone."""
-    kept: list[dict] = []
-    for r in sorted(front, key=lambda r: (r["latency_ms"], -r["top1"])):
-        if not kept or r["top1"] > kept[-1]["top1"]:
-            kept.append(r)
-    return kept
-
-
 def _plot_pareto(path: Path, meta: dict, records: list[dict], front: list[dict]) -> None:
+    """Left: the search's samples on search-validation (one candidate budget each). Right: the final
+    stage on test (every point at the same final budget). The splits and budgets differ, so the two
+    never share an axis."""
     import matplotlib.pyplot as plt
 
+    c = meta["config"]
+    chance = 100.0 / meta.get("num_classes", 10)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.4))
     evaluated = [r for r in records if r["evaluated"]]
-    fig, ax = plt.subplots(figsize=(6.4, 4.4))
-    ax.scatter([r["latency_ms"] for r in evaluated], [r["top1"] for r in evaluated], s=14, alpha=0.45,
-               color="tab:gray", label=f"{meta['config']['method']} samples")  # fmt: skip
-    front2d = _front_2d(front)
-    ax.step([r["latency_ms"] for r in front2d], [r["top1"] for r in front2d], where="post", color="tab:blue",
-            marker="o", ms=4, label="Pareto front (top-1 vs latency)")  # fmt: skip
-    for b in meta.get("baselines", []):
-        ax.scatter(b["latency_ms"], b["top1"], marker="s", s=50, zorder=3, label=f"uniform {b['bits']} bit")
+    left.scatter([r["latency_ms"] for r in evaluated], [r["top1"] for r in evaluated], s=14, alpha=0.45,
+                 color="tab:gray", label=f"{c['method']} samples")  # fmt: skip
+    front2d = front_2d(front)
+    left.step([r["latency_ms"] for r in front2d], [r["top1"] for r in front2d], where="post", color="tab:blue",
+              marker="o", ms=4, label="Pareto front")  # fmt: skip
+    ref = meta["reference"]
+    left.scatter(ref["latency_ms"], ref["top1"], marker="s", s=50, color="black", zorder=3, label="uniform 8 (reference)")
     best = meta.get("best")
     if best:
-        ax.scatter(best["latency_ms"], best["top1"], marker="*", s=180, color="tab:red", zorder=4, label="best")
-    ax.set_xlabel(f"simulated latency (ms) on {meta['hw']}")
-    ax.set_ylabel("top-1 (%)")
-    ax.set_title(f"{meta['config']['model']} on {meta['config']['dataset']}: accuracy vs latency")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+        left.scatter(best["latency_ms"], best["top1"], marker="*", s=180, color="tab:red", zorder=4, label="chosen")
+    left.set_title(f"search: search-validation, {meta['budget']} each", fontsize=9)
+    final_points = [p for p in [meta.get("final")] + meta.get("final_pareto", []) if p]
+    for p in final_points:
+        chosen = p["label"] == "chosen"
+        right.scatter(p["latency_ms"], p["test_top1"], marker="*" if chosen else "o", s=180 if chosen else 40,
+                      color="tab:red" if chosen else "tab:blue", zorder=4,
+                      label="chosen" if chosen else None)  # fmt: skip
+    if meta.get("final_pareto"):
+        right.scatter([], [], marker="o", color="tab:blue", label="Pareto points")
+    for b in meta.get("baselines", []):
+        right.scatter(b["latency_ms"], b["test_top1"], marker="s", s=50, zorder=3, label=f"uniform {b['bits']} bit")
+    right.set_title(f"final: test split, {meta.get('final_budget', '')} each", fontsize=9)
+    for ax in (left, right):
+        ax.axhline(chance, color="tab:red", lw=0.8, ls=":", label=f"chance ({chance:.0f} %)")
+        _zoom_to_data(ax, chance)
+        ax.set_xlabel(f"simulated latency (ms) on {meta['hw']}")
+        ax.set_ylabel("top-1 (%)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.suptitle(f"{c['model']} on {c['dataset']}, hw {meta['hw']}, beta {c['beta']:g}, seed {c['seed']}")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+def _zoom_to_data(ax, chance: float) -> None:
+    """Keep the y axis on the models, not on the chance line, when every model is far above it;
+    the chance line then stays off-screen and its legend entry says where it is."""
+    ys = [y for collection in ax.collections for y in collection.get_offsets()[:, 1]]
+    if not ys:
+        return
+    low, high = min(ys), max(ys)
+    pad = max(1.0, 0.1 * (high - low))
+    ax.set_ylim(min(low - pad, chance - 1) if low - chance < 20 else low - pad, min(100.5, high + pad))
 
 
 def _plot_bits(path: Path, layers: list[dict]) -> None:
@@ -112,35 +136,48 @@ def _plot_latency(path: Path, best: list[dict], reference: list[dict]) -> None:
     plt.close(fig)
 
 
-def _row(name: str, r: dict) -> str:
-    top5 = "-" if r.get("top5") is None else f"{r['top5']:.2f}"
-    return (f"{name:<22} {r['top1']:>7.2f} {top5:>7} {r['ce']:>7.4f} {r['latency_ms']:>12.4f} "
+def _row(name: str, r: dict, top1: str = "top1", ce: str = "ce") -> str:
+    return (f"{name:<24} {r[top1]:>7.2f} {r[ce]:>7.4f} {r['latency_ms']:>12.4f} "
             f"{r['size_bytes'] / 1024:>10.1f}")  # fmt: skip
 
 
 def summary(meta: dict, records: list[dict]) -> str:
-    """A plain-text table: reference, baselines and best, plus the run's counts."""
+    """Plain-text tables: the search on search-validation, then the final stage on test."""
     c = meta["config"]
+    chance = 100.0 / meta.get("num_classes", 10)
+    header = f"{'model':<24} {'top-1 %':>7} {'CE':>7} {'latency ms':>12} {'size KiB':>10}"
     lines = [
         f"{c['method']} search: {c['model']} on {c['dataset']}, hw {meta['hw']}, bits {c['bits']}, "
         f"beta {c['beta']}, seed {c['seed']}",
         f"{len(records)} samples ({sum(r['evaluated'] for r in records)} fine-tuned, "
-        f"{sum(not r['feasible'] for r in records)} over the size cap); one step = {meta['budget']}",
+        f"{sum(not r['feasible'] for r in records)} over the size cap); each candidate: {meta['budget']} "
+        "from the converged start" if c.get("protocol", "checkpoint") == "checkpoint" else
+        f"{len(records)} samples, each continuing the previous one by {meta['budget']}",
         "",
-        f"{'model':<22} {'top-1 %':>7} {'top-5 %':>7} {'CE':>7} {'latency ms':>12} {'size KiB':>10}",
+        "search (search-validation split; every choice is made here):",
+        header,
+        _row("uniform 8 (reference)", meta["reference"]),
     ]
-    lines.append(_row("uniform 8 (reference)", meta["reference"]))
-    lines += [_row(f"uniform {b['bits']}", b) for b in meta.get("baselines", [])]
     best = meta.get("best")
     if best:
-        lines.append(_row(f"best (step {best['step']})", best))
-        counts = {}
+        lines.append(_row(f"chosen (step {best['step']})", best))
+    final_points = [p for p in [meta.get("final")] + meta.get("final_pareto", []) if p]
+    if final_points or meta.get("baselines"):
+        lines += ["", f"final stage (test split; every model {meta.get('final_budget', '')} from the converged start):", header]
+        lines += [_row(p["label"], p, "test_top1", "test_ce") for p in final_points]
+        lines += [_row(f"uniform {b['bits']}", b, "test_top1", "test_ce") for b in meta.get("baselines", [])]
+    if best:
+        counts: dict[int, int] = {}
         for b in best["bits"]:
             counts[b] = counts.get(b, 0) + 1
-        lines.append("")
-        lines.append("best bits: " + ", ".join(f"{n} layers at {b}" for b, n in sorted(counts.items())))
+        lines += ["", "chosen bits: " + ", ".join(f"{n} layers at {b}" for b, n in sorted(counts.items()))]
         if not best["meets_threshold"]:
-            lines.append("no sample met the accuracy threshold; the best shown is the best objective overall")
+            lines.append("no sample met the accuracy threshold; the chosen one is the best objective overall")
+    near = [name for name, top1 in [("reference", meta["reference"]["top1"])] +
+            [(p["label"], p["test_top1"]) for p in final_points + meta.get("baselines", [])] if top1 < chance + 10]  # fmt: skip
+    if near:
+        lines += ["", f"WARNING: {', '.join(map(str, near))} within 10 points of chance ({chance:.1f} %): "
+                  "their differences are noise"]  # fmt: skip
     return "\n".join(lines)
 
 

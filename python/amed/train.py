@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import math
 import random
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -85,6 +87,11 @@ def make_optimizer(
     return torch.optim.SGD(groups, lr=lr, momentum=momentum)
 
 
+def cosine_lr(lr: float, batches: int) -> Callable[[int], float]:
+    """A per-batch cosine decay from `lr` towards 0 over `batches` (for `train_one_epoch`'s lr_at)."""
+    return lambda i: lr * 0.5 * (1.0 + math.cos(math.pi * i / max(batches, 1)))
+
+
 def make_scheduler(
     optimizer: torch.optim.Optimizer,
     schedule: str,
@@ -113,12 +120,19 @@ def train_one_epoch(
     device: str = "cpu",
     progress: bool = False,
     desc: str = "train",
+    lr_at: Callable[[int], float] | None = None,
 ) -> Metrics:
-    """One pass of SGD over `loader` (weights and LSQ step sizes alike); returns training metrics."""
+    """One pass of SGD over `loader` (weights and LSQ step sizes alike); returns training metrics.
+
+    `lr_at(i)`, when given, sets every group's learning rate before batch i (a per-batch schedule).
+    """
     model.train()
     meter = _Meter()
     bar = tqdm(loader, desc=desc, leave=False, disable=not progress)
-    for images, target in bar:
+    for i, (images, target) in enumerate(bar):
+        if lr_at is not None:
+            for group in optimizer.param_groups:
+                group["lr"] = lr_at(i)
         images, target = images.to(device), target.to(device)
         logits = model(images)
         loss = nn.functional.cross_entropy(logits, target)

@@ -1,51 +1,68 @@
-"""Atomic checkpoints and the RNG state they carry.
+"""Atomic checkpoints: JSON for the search's state, and (``protocol="continued"`` only) the model.
 
-A checkpoint is written to a temporary file in the same folder, fsync'd, then moved over the old
-one with ``os.replace``, so a kill at any moment leaves either the previous checkpoint or the new
-one, never a torn file.
+Every file is written to a temporary file in the same folder, fsync'd, then moved over the old one
+with ``os.replace``, so a kill at any moment leaves either the previous file or the new one, never a
+torn file. Nothing here unpickles: the state is JSON, and the continued protocol's model and
+optimizer state are read with ``torch.load(..., weights_only=True)``, so a checkpoint from a
+stranger cannot run code.
 """
 
 from __future__ import annotations
 
+import json
 import os
-import random
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import torch
-
 from amed.errors import AmedIOError
 
-__all__ = ["CHECKPOINT_FILE", "load", "restore_rng", "rng_state", "save_atomic"]
+__all__ = ["CHECKPOINT_FILE", "MODEL_STATE_FILE", "load", "load_model_state", "save_json", "save_model_state"]
 
-CHECKPOINT_FILE = "checkpoint.pt"
+CHECKPOINT_FILE = "checkpoint.json"
+MODEL_STATE_FILE = "model_state.pt"
 
 
-def save_atomic(obj: Any, path: Path) -> None:
-    """torch.save `obj` to `path` through a temporary file and an atomic rename."""
+def _write_atomic(path: Path, write) -> None:
     tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        torch.save(obj, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as err:
+        tmp.unlink(missing_ok=True)
+        raise AmedIOError(f"cannot write {path}: {err.strerror or err}", file=str(path)) from None
+
+
+def save_json(obj: Any, path: Path) -> None:
+    """Write `obj` as JSON to `path` atomically."""
+    data = (json.dumps(obj, indent=1, allow_nan=False) + "\n").encode()
+    _write_atomic(path, lambda f: f.write(data))
 
 
 def load(path: Path) -> dict:
-    """A checkpoint written by `save_atomic`; a clear error when it cannot be read."""
+    """A checkpoint written by `save_json`; a clear error when it cannot be read."""
     try:
-        return torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as err:  # torch raises many types for a damaged file
+        state = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
         raise AmedIOError(f"cannot read checkpoint {path}: {err}", file=str(path)) from None
+    if not isinstance(state, dict) or not isinstance(state.get("step"), int) or state["step"] < 0:
+        raise AmedIOError(f"{path} is not a search checkpoint (no step >= 0)", file=str(path), field="step")
+    return state
 
 
-def rng_state() -> dict:
-    """The global RNG states of torch, numpy and Python."""
-    return {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+def save_model_state(state: dict, path: Path) -> None:
+    """torch.save a dict of tensors and plain values atomically."""
+    import torch
+
+    _write_atomic(path, lambda f: torch.save(state, f))
 
 
-def restore_rng(state: dict) -> None:
-    torch.set_rng_state(state["torch"])
-    np.random.set_state(state["numpy"])
-    random.setstate(state["python"])
+def load_model_state(path: Path) -> dict:
+    import torch
+
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # torch raises many types for a damaged or foreign file
+        raise AmedIOError(f"cannot read {path}: {err}", file=str(path)) from None

@@ -1,13 +1,19 @@
 """The settings of one search, validated once, saved with every checkpoint.
 
-The fine-tune budget is counted in *steps*: one step's budget is ``epochs_per_step`` epochs over
-the training set, or ``batches_per_step`` batches when that is set (quick runs). The uniform-8-bit
-warm-up gets ``warmup_steps`` of them and each uniform baseline ``baseline_steps``, so every
-number in the output says how much training it had in the same unit.
+Budgets are counted in batches of ``batch_size`` training images:
+  * every candidate allocation gets ``batches_per_step`` batches at ``candidate_lr`` from the common
+    converged checkpoint (``protocol="checkpoint"``), in the same batch order, and is scored on the
+    search-validation split;
+  * the final stage gives the chosen allocation, up to ``final_points`` Pareto points and the uniform
+    baselines ``final_batches`` batches each at ``final_lr``, again from the same checkpoint and in the
+    same batch order, and evaluates them once on the test split.
+``protocol="continued"`` is the paper's protocol, kept for reproduction: one model is trained across
+all samples at ``candidate_lr``, each sample continuing from the previous one (docs/search.md).
 """
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -15,11 +21,18 @@ from typing import Optional, Sequence
 
 from amed.errors import ConfigError
 
-__all__ = ["METHODS", "SearchConfig", "default_dataset", "parse_bits"]
+__all__ = ["METHODS", "PROTOCOLS", "REWARDS", "SCORE_INITS", "SearchConfig", "default_dataset", "parse_bits"]
 
 #: How each step's allocation is chosen: the AMED sampler, a uniformly random allocation
 #: (the random-search control), or one fixed uniform bitwidth ("uniform-4").
 METHODS = ("amed", "random", "uniform-B")
+#: How a candidate is fine-tuned: from the common checkpoint, or continuing the previous sample.
+PROTOCOLS = ("checkpoint", "continued")
+#: What the sampler is credited with: the paper's log10 objective, or that objective as an advantage
+#: over the earlier samples in units of their spread (docs/sampler.md §6).
+REWARDS = ("normalized", "log10")
+#: The score matrix's start: all zeros, or U(0, 1) entries as released.
+SCORE_INITS = ("zeros", "uniform")
 
 _FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
 
@@ -39,24 +52,34 @@ def parse_bits(bits: object) -> tuple[int, ...]:
         parts = list(bits)
     else:
         raise ConfigError(f"--bits must be a list like 2,3,4,8, got {bits!r}", field="bits")
-    try:
-        values = sorted({int(p) for p in parts})
-    except (TypeError, ValueError):
-        raise ConfigError(f"--bits must be integers like 2,3,4,8, got {bits!r}", field="bits") from None
+    values = []
+    for part in parts:
+        text = str(part).strip()
+        if isinstance(part, bool) or not text.isdigit():
+            raise ConfigError(f"--bits must be integers like 2,3,4,8, got {bits!r}", field="bits")
+        values.append(int(text))
+    values = sorted(set(values))
     if not values or any(not 2 <= b <= 8 for b in values):
         raise ConfigError(f"--bits must be integers in 2..8, got {bits!r}", field="bits")
     return tuple(values)
 
 
+def _flag(name: str) -> str:
+    return f"--{name.replace('_', '-')}"
+
+
 @dataclass(frozen=True)
 class SearchConfig:
-    """Everything that determines a search's result (``out``, ``steps`` and ``progress`` aside).
+    """Everything that determines a search's result (``out``, ``steps`` and ``threads`` aside).
 
     Objective (docs/sampler.md, ``amed.objective``): ``alpha`` and ``beta`` weight CE and the latency
     ratio; ``threshold`` is the accuracy fraction tau below which ``penalty`` (log10 units per
     unit of accuracy) applies; ``max_size`` caps the model size in bytes.
-    Sampler: ``ema`` (gamma of Eq. 7), ``temperature`` (T of Algorithm 1), ``infeasible_penalty``
-    (None: the literal size mask of Eq. 8; a value v: over-cap samples are credited -v).
+    Sampler: ``ema`` (gamma of Eq. 7), ``temperature`` (T of Algorithm 1), ``score_init`` (S_0),
+    ``reward`` (what Eq. 8 credits), ``infeasible_penalty`` (None: the literal size mask of Eq. 8;
+    a value v: over-cap samples are credited -v).
+    ``weights``: None starts from the converged 8-bit checkpoint of ``amed pretrain`` (trained and
+    cached on first use), "none" from random weights, "torchvision" or a path from those weights.
     ``threads``: torch's intra-op threads. One by default: the result is then bit-identical on
     any machine, and on a busy 2-core host more threads oversubscribe the cores and run slower.
     """
@@ -67,26 +90,29 @@ class SearchConfig:
     out: str = "amed-out"
     method: str = "amed"
     bits: tuple[int, ...] = (2, 3, 4, 8)
-    steps: int = 20
-    epochs_per_step: int = 1
-    batches_per_step: Optional[int] = 32
-    warmup_steps: int = 4
-    baseline_steps: int = 1
+    steps: int = 64
+    protocol: str = "checkpoint"
+    batches_per_step: int = 16
+    candidate_lr: float = 0.005
+    final_batches: int = 256
+    final_lr: float = 0.01
+    final_points: int = 3
     baselines: bool = True
     alpha: float = 1.0
     beta: float = 1.0
-    ema: float = 0.01
-    temperature: float = 1.0
+    ema: float = 0.05
+    temperature: float = 0.3
+    score_init: str = "zeros"
+    reward: str = "normalized"
     threshold: Optional[float] = None
     penalty: float = 1.0
     max_size: Optional[float] = None
     infeasible_penalty: Optional[float] = None
-    lr: float = 0.02
     weight_decay: float = 1e-4
-    schedule: str = "constant"
     batch_size: int = 32
-    train_subset: Optional[int] = 2048
+    train_subset: Optional[int] = None
     val_subset: Optional[int] = 1000
+    test_subset: Optional[int] = None
     weights: Optional[str] = None
     compat: str = "scalesim-v3"
     seed: int = 0
@@ -96,16 +122,31 @@ class SearchConfig:
         if not self.dataset:
             object.__setattr__(self, "dataset", default_dataset())
         object.__setattr__(self, "bits", parse_bits(self.bits))
-        for name in ("steps", "epochs_per_step", "warmup_steps", "baseline_steps", "batch_size", "seed"):
+        for name in ("steps", "final_batches", "final_points", "seed"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ConfigError(f"--{name.replace('_', '-')} must be an integer >= 0, got {value!r}", field=name)
-        for name in ("batches_per_step", "train_subset", "val_subset", "threads"):
+                raise ConfigError(f"{_flag(name)} must be an integer >= 0, got {value!r}", field=name)
+        for name in ("batches_per_step", "batch_size", "threads", "train_subset", "val_subset", "test_subset"):
             value = getattr(self, name)
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-                raise ConfigError(f"--{name.replace('_', '-')} must be a positive integer, got {value!r}", field=name)
-        if self.epochs_per_step == 0 and self.batches_per_step is None:
-            raise ConfigError("--epochs-per-step must be >= 1 unless --batches-per-step is set", field="epochs_per_step")
+            if value is None and name.endswith("_subset"):
+                continue
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"{_flag(name)} must be a positive integer, got {value!r}", field=name)
+        for name in ("candidate_lr", "final_lr", "temperature", "ema", "alpha", "beta", "penalty", "weight_decay"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise ConfigError(f"{_flag(name)} must be a finite number, got {value!r}", field=name)
+            if value < 0 or (value == 0 and name in ("candidate_lr", "temperature", "ema")):
+                raise ConfigError(f"{_flag(name)} must be positive, got {value!r}", field=name)
+        if self.ema > 1:
+            raise ConfigError(f"--ema must lie in (0, 1], got {self.ema!r}", field="ema")
+        if self.threshold is not None and not 0 <= self.threshold <= 1:
+            raise ConfigError(f"--threshold is an accuracy fraction in [0, 1], got {self.threshold!r}", field="threshold")
+        for name, valid in (("protocol", PROTOCOLS), ("reward", REWARDS), ("score_init", SCORE_INITS)):
+            if getattr(self, name) not in valid:
+                raise ConfigError(
+                    f"unknown {_flag(name)} {getattr(self, name)!r}; valid: {', '.join(valid)}", field=name
+                )
         self.uniform_bits()  # validates the method name
 
     def uniform_bits(self) -> Optional[int]:
@@ -121,11 +162,17 @@ class SearchConfig:
             field="method",
         )
 
+    def baseline_widths(self) -> list[int]:
+        """The uniform widths the final stage trains: every bit choice, and 8 (the reference)."""
+        return sorted(set(self.bits) | {8}, reverse=True)
+
     def budget(self) -> str:
-        """One step's fine-tune budget in words."""
-        if self.batches_per_step is not None:
-            return f"{self.batches_per_step} batches of {self.batch_size}"
-        return f"{self.epochs_per_step} epoch(s)"
+        """One candidate's fine-tune budget in words."""
+        return f"{self.batches_per_step} batches of {self.batch_size} at lr {self.candidate_lr:g}"
+
+    def final_budget(self) -> str:
+        """The final stage's fine-tune budget in words."""
+        return f"{self.final_batches} batches of {self.batch_size} at lr {self.final_lr:g} (cosine)"
 
     def to_dict(self) -> dict:
         data = asdict(self)

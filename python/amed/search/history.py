@@ -14,7 +14,7 @@ from typing import Iterable
 
 from amed.errors import AmedIOError
 
-__all__ = ["HISTORY_FILE", "append", "pareto_front", "read", "truncate"]
+__all__ = ["HISTORY_FILE", "append", "front_2d", "pareto_front", "read", "truncate"]
 
 HISTORY_FILE = "history.jsonl"
 
@@ -78,3 +78,13 @@ def pareto_front(records: Iterable[dict]) -> list[dict]:
     candidates = list(best.values())
     front = [r for r in candidates if not any(_dominates(o, r) for o in candidates)]
     return sorted(front, key=lambda r: (r["latency_ms"], -r["top1"], r["step"]))
+
+
+def front_2d(records: Iterable[dict]) -> list[dict]:
+    """The evaluated samples that no other beats on top-1 (higher) and latency (lower) alone,
+    sorted by latency; one record per allocation (its best evaluation)."""
+    kept: list[dict] = []
+    for r in sorted(pareto_front(records), key=lambda r: (r["latency_ms"], -r["top1"], r["step"])):
+        if not kept or r["top1"] > kept[-1]["top1"]:
+            kept.append(r)
+    return kept

@@ -1,40 +1,31 @@
-"""The paper's Algorithm 2, with the released code's bugs (numbered below) fixed.
+"""The paper's Algorithm 2 as an equal-budget protocol, with the released code's bugs fixed.
 
-1. Build the model, extract its simulator topology and build the cost model once. The bit vector,
-   the topology and the cost tables name the same layers in the same order (bug 3).
-2. Quantize to uniform 8-bit LSQ, fine-tune ``warmup_steps`` step budgets and *measure* the
-   reference: CE_8 and top-1 of that model, L_ref = alpha CE_8 + beta (bug 4: no hard-coded CE).
-3. Each step: propose an allocation; screen the size cap with the cost model before any training
-   (an over-cap proposal updates the sampler as infeasible and costs no fine-tune); ``set_bits`` in
-   place so the optimizer keeps the same Parameters (bug 1); fine-tune one step budget; evaluate
-   validation CE and top-1/top-5; objective; update the sampler with the allocation that was
-   actually trained (bug 2: the 4-bit MH start is never credited).
-4. Append the sample to ``history.jsonl``, then write the checkpoint atomically.
+1. Build the model from a converged start (the ``amed pretrain`` cache unless ``--weights`` says
+   otherwise), extract its simulator topology and build the cost model once. The bit vector, the
+   topology and the cost tables name the same layers in the same order (bug 3).
+2. Measure the reference exactly like a candidate: uniform 8 bit, one candidate budget from the
+   checkpoint, CE_8 and top-1 on the search-validation split (bug 4: no hard-coded CE). A reference
+   within `QUALITY_MARGIN` points of chance stops the search before any sampling.
+3. Each step: propose an allocation; screen the size cap with the cost model before any training;
+   fine-tune it from the checkpoint (`Evaluator`); objective; update the sampler with the allocation
+   that was actually trained (bug 2).
+4. Append the sample to ``history.jsonl``, then write the JSON checkpoint atomically.
+5. The final stage (`final.py`) fine-tunes the chosen allocation, Pareto points and the uniform
+   baselines with the same long budget and evaluates each once on the test split.
 
-Best-model rule: among evaluated samples, those meeting the accuracy threshold (all of them when
+Chosen allocation: among evaluated samples, those meeting the accuracy threshold (all of them when
 none is set) win over those that do not; among equals the highest objective value wins, the
-earliest step on ties.
-
-Determinism: before each fine-tune the torch, numpy and Python RNGs and the training loader's
-shuffle generator are re-seeded from (seed, phase, step), and loading is single-process, so a
-step's batches and augmentations depend only on the seed and the step. Together with the
-checkpointed model, optimizer, scheduler and sampler state a resumed run repeats the
-uninterrupted one exactly.
+earliest step on ties. Every choice uses the search-validation split; test figures are only reported.
 """
 
 from __future__ import annotations
 
-import copy
-import itertools
 import json
 import math
-import random
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Optional
 
-import numpy as np
 import torch
 from tqdm.auto import tqdm
 
@@ -45,28 +36,15 @@ from . import checkpoint as ckpt
 from . import history
 from .config import SearchConfig
 from .costs import SearchCosts
+from .evaluate import Evaluator
 from .proposers import make_proposer
 
-__all__ = ["Search", "SearchResult", "SEARCH_FILE"]
+__all__ = ["QUALITY_MARGIN", "SEARCH_FILE", "Search", "SearchResult"]
 
 SEARCH_FILE = "search.json"
-BEST_MODEL_FILE = "best.pt"
-# Phases of the run, mixed into the per-step seeds so warm-up, baselines and search never share batches.
-_WARMUP, _BASELINE, _STEP = 0, 1, 2
-
-
-def _reseed(loader, seed: int, *key: int) -> None:
-    """Seed every RNG a fine-tune touches from (seed, *key) alone."""
-    value = int(np.random.SeedSequence([seed, *key]).generate_state(1, dtype=np.uint64)[0] >> 1)
-    random.seed(value)
-    np.random.seed(value % 2**32)
-    torch.manual_seed(value)
-    loader.generator.manual_seed(value)
-
-
-def _batches(loader, count: int):
-    """`count` batches, going around the loader as often as needed."""
-    return itertools.islice(itertools.chain.from_iterable(itertools.repeat(loader)), count)
+#: The reference must beat chance (100 / classes) by this many top-1 points, or the search stops:
+#: below it, differences between allocations are noise and no "best" means anything.
+QUALITY_MARGIN = 10.0
 
 
 @dataclass
@@ -76,7 +54,6 @@ class Timings:
     propose: float = 0.0
     cost: float = 0.0
     train: float = 0.0
-    evaluate: float = 0.0
     update: float = 0.0
     history: float = 0.0
     checkpoint: float = 0.0
@@ -90,13 +67,27 @@ class Timings:
 class SearchResult:
     """What a finished search produced (the files under ``out`` hold the same)."""
 
-    out: Path
+    out: object
     best: Optional[dict]
     reference: dict
     baselines: list[dict]
     records: list[dict]
     pareto: list[dict]
+    final: Optional[dict] = None
+    final_pareto: list[dict] = field(default_factory=list)
     timings: Timings = field(default_factory=Timings)
+
+
+def _start_weights(c: SearchConfig, progress: bool) -> Optional[str]:
+    """The checkpoint the search starts from (see ``SearchConfig.weights``)."""
+    if c.weights is None:
+        from amed.pretrain import converged_checkpoint
+
+        log = print if progress else (lambda _msg: None)
+        return str(converged_checkpoint(c.model, c.dataset, seed=c.seed, progress=progress, log=log))
+    if str(c.weights).lower() == "none":
+        return None
+    return c.weights
 
 
 class Search:
@@ -116,7 +107,7 @@ class Search:
         from amed.models import build_model
         from amed.quant import QuantConfig, get_allocation, quantize_model, quantized_layers, set_bits
         from amed.topology import extract
-        from amed.train import make_optimizer, make_scheduler, seed_everything
+        from amed.train import seed_everything
 
         c = self.config
         torch.set_num_threads(c.threads)
@@ -127,20 +118,19 @@ class Search:
         )  # fmt: skip
         self.hw = load_hw(c.hw)
         self.data = load_data(
-            c.dataset, batch_size=c.batch_size, workers=0, seed=c.seed,
-            train_subset=c.train_subset, val_subset=c.val_subset,
+            c.dataset, batch_size=c.batch_size, workers=0, seed=c.seed, train_subset=c.train_subset,
+            val_subset=c.val_subset, test_subset=c.test_subset, val_batch_size=256,
         )  # fmt: skip
-        model = build_model(
-            c.model, num_classes=self.data.num_classes, in_channels=self.data.in_channels,
-            image_size=self.data.image_size, weights=c.weights,
-        )  # fmt: skip
-        shape = (self.data.in_channels, self.data.image_size, self.data.image_size)
-        self.topology = extract(model, shape, name=c.model)
+        shape = dict(num_classes=self.data.num_classes, in_channels=self.data.in_channels,
+                     image_size=self.data.image_size)  # fmt: skip
+        self.topology = extract(build_model(c.model, **shape), (shape["in_channels"],) + (shape["image_size"],) * 2,
+                                name=c.model)  # fmt: skip
+        model = build_model(c.model, **shape, weights=_start_weights(c, self.progress))
         if quantized_layers(model, include_fixed=True):
-            # A quantized checkpoint (e.g. an earlier search's best.pt) restarts from uniform 8 bit.
             set_bits(model, [8] * len(get_allocation(model)))
         else:
             quantize_model(model, config=QuantConfig(weight_bits=8, act_bits=8, edge_bits=8))
+            self._calibrate(model)
         self.model = model
         self.searched = list(get_allocation(model))
         everything = get_allocation(model, include_fixed=True)
@@ -155,129 +145,36 @@ class Search:
                     f"{', '.join(self.fixed) or 'no layer'} fixed at 8 bits); raise --max-size to at least {math.ceil(smallest)}",
                     field="max_size",
                 )
-        self.make_optimizer = lambda m: make_optimizer(m, lr=c.lr, weight_decay=c.weight_decay)
-        self.optimizer = self.make_optimizer(model)
-        try:
-            self.scheduler = make_scheduler(self.optimizer, c.schedule, c.warmup_steps + c.steps)
-        except ConfigError as err:
-            raise ConfigError(f"--schedule: {err}", field="schedule") from None
+        self.evaluator = Evaluator(model, self.data, c)
 
-    # -- fine-tune and evaluate ---------------------------------------------------------------
+    def _calibrate(self, model) -> None:
+        """Eq. 9 sets each activation step on the first batch it sees: make that a training batch."""
+        images, _ = next(iter(self.data.train))
+        with torch.no_grad():
+            model.eval()(images)
 
-    def _finetune(self, model, optimizer, *key: int) -> None:
-        """One step budget of SGD on weights and LSQ step sizes, seeded by `key`."""
-        from amed.train import train_one_epoch
+    # -- reference, gate, steps ----------------------------------------------------------------
 
-        c = self.config
-        loader = self.data.train
-        _reseed(loader, c.seed, *key)
-        if c.batches_per_step is not None:
-            train_one_epoch(model, _batches(loader, c.batches_per_step), optimizer, progress=False)
-            return
-        for _ in range(c.epochs_per_step):
-            train_one_epoch(model, loader, optimizer, progress=False)
-
-    def _evaluate(self, model) -> dict:
-        from amed.train import evaluate
-
-        m = evaluate(model, self.data.val)
-        return {"ce": m.loss, "top1": m.top1, "top5": m.top5}
-
-    def _warmup(self) -> dict:
-        """Fine-tune the uniform-8-bit model and measure the reference the objective divides by."""
-        bar = tqdm(range(self.config.warmup_steps), desc="warm-up (uniform 8 bit)", disable=not self.progress, leave=False)
-        for i in bar:
-            self._finetune(self.model, self.optimizer, _WARMUP, i)
-            self.scheduler.step()
-        metrics = self._evaluate(self.model)
+    def _reference(self) -> dict:
+        metrics = self.evaluator.reference(len(self.searched))
+        chance = 100.0 / self.data.num_classes
+        if metrics["top1"] < chance + QUALITY_MARGIN:
+            c = self.config
+            start = {None: f"the converged start of `amed pretrain --model {c.model} --dataset {c.dataset}`",
+                     "none": "random weights (--weights none)"}.get(c.weights, f"--weights {c.weights}")  # fmt: skip
+            raise ConfigError(
+                f"the uniform 8-bit reference reaches only {metrics['top1']:.2f} % top-1 (CE {metrics['ce']:.4f}) "
+                f"on the search-validation split, within {QUALITY_MARGIN:g} points of chance ({chance:.2f} %), "
+                f"so every allocation would score noise. It started from {start}. Train a working model first "
+                "(amed pretrain, or amed finetune --bits 8) and pass it with --weights PATH, or give the "
+                "candidates more training with --batches-per-step",
+                field="weights",
+            )
         cost = self.costs.cost([8] * len(self.searched))
         return {**metrics, "latency_ms": cost.latency_ms, "size_bytes": cost.size_bytes, "energy_uj": cost.energy_uj}
 
-    def _baselines(self) -> list[dict]:
-        """Uniform 8, 4 and 2 bits, each fine-tuned `baseline_steps` budgets from the warm-up model."""
-        c = self.config
-        if not c.baselines:
-            return []
-        from amed.quant import set_bits
-
-        rows = []
-        widths = [8] + [b for b in (4, 2) if b in c.bits]
-        for b in tqdm(widths, desc="uniform baselines", disable=not self.progress, leave=False):
-            model = copy.deepcopy(self.model)
-            optimizer = self.make_optimizer(model)
-            set_bits(model, [b] * len(self.searched))
-            for i in range(c.baseline_steps):
-                self._finetune(model, optimizer, _BASELINE, b, i)
-            cost = self.costs.cost([b] * len(self.searched))
-            rows.append(
-                {"bits": b, **self._evaluate(model), "latency_ms": cost.latency_ms,
-                 "size_bytes": cost.size_bytes, "energy_uj": cost.energy_uj}  # fmt: skip
-            )
-        return rows
-
-    # -- checkpoint ---------------------------------------------------------------------------
-
-    def _save(self, step: int) -> None:
-        state = {
-            "step": step,
-            "config": self.config.to_dict(),
-            "proposer": self.proposer.state(),
-            "model": self.model.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict(),
-            "rng": ckpt.rng_state(),
-            "reference": self.reference,
-            "baselines": self.baselines,
-            "best": self.best,
-        }
-        ckpt.save_atomic(state, self.out / ckpt.CHECKPOINT_FILE)
-
-    def _restore(self, state: dict) -> int:
-        saved = SearchConfig.from_dict(state["config"])
-        changed = self.config.mismatches(saved)
-        if changed:
-            details = ", ".join(f"{n}={getattr(saved, n)!r} (now {getattr(self.config, n)!r})" for n in changed)
-            raise ConfigError(
-                f"cannot resume {self.out}: it was started with {details}; use the same options or another --out",
-                field=changed[0],
-            )
-        self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
-        ckpt.restore_rng(state["rng"])
-        self.reference, self.baselines, self.best = state["reference"], state["baselines"], state["best"]
-        self.proposer = make_proposer(self.config, len(self.searched), state["proposer"])
-        return int(state["step"])
-
-    def _write_meta(self) -> None:
-        meta = {
-            "config": self.config.to_dict(),
-            "budget": self.config.budget(),
-            "hw": self.hw.name,
-            "searched": self.searched,
-            "fixed": {n: list(b) for n, b in self.fixed.items()},
-            "reference": self.reference,
-            "baselines": self.baselines,
-        }
-        tmp = self.out / (SEARCH_FILE + ".tmp")
-        tmp.write_text(json.dumps(meta, indent=2) + "\n")
-        tmp.replace(self.out / SEARCH_FILE)
-
-    # -- the loop -----------------------------------------------------------------------------
-
-    def _better(self, record: dict) -> bool:
-        if not record["evaluated"]:
-            return False
-        if self.best is None:
-            return True
-        new = (record["meets_threshold"], record["objective"])
-        old = (self.best["meets_threshold"], self.best["objective"])
-        return new > old
-
     def _step(self, step: int) -> dict:
-        from amed.quant import set_bits
-
-        c, t = self.config, self.timings
+        t = self.timings
         started = time.perf_counter()
         bits, accepted = self.proposer.propose(step)
         t.propose += time.perf_counter() - started
@@ -299,35 +196,94 @@ class Search:
             "latency_ratio": cost.latency_ms / self.reference["latency_ms"],
             "meets_threshold": None,
         }  # fmt: skip
+        mark = time.perf_counter()
         if feasible:
-            set_bits(self.model, bits)
-            mark = time.perf_counter()
-            self._finetune(self.model, self.optimizer, _STEP, step)
+            metrics = self.evaluator.candidate(bits, step)
             t.train += time.perf_counter() - mark
-            mark = time.perf_counter()
-            metrics = self._evaluate(self.model)
-            t.evaluate += time.perf_counter() - mark
             mark = time.perf_counter()
             ev = self.objective.evaluate(
                 cross_entropy=metrics["ce"], latency=cost.latency_ms, latency_8=self.reference["latency_ms"],
                 cross_entropy_8=self.reference["ce"], accuracy=metrics["top1"] / 100.0, size=cost.size_bytes,
             )  # fmt: skip
             self.proposer.update(bits, ev.value, True)
-            threshold = c.threshold
+            threshold = self.config.threshold
             record.update(
                 metrics, objective=ev.value, loss=ev.loss,
                 meets_threshold=threshold is None or metrics["top1"] / 100.0 >= threshold,
             )  # fmt: skip
         else:
-            mark = time.perf_counter()
             self.proposer.update(bits, None, False)
-        self.scheduler.step()
         t.update += time.perf_counter() - mark
         record["wall_s"] = time.perf_counter() - started
         return record
 
+    def _better(self, record: dict) -> bool:
+        if not record["evaluated"]:
+            return False
+        if self.best is None:
+            return True
+        new = (record["meets_threshold"], record["objective"])
+        old = (self.best["meets_threshold"], self.best["objective"])
+        return new > old
+
+    # -- checkpoint ---------------------------------------------------------------------------
+
+    def _save(self, step: int) -> None:
+        state = {
+            "step": step,
+            "config": self.config.to_dict(),
+            "proposer": self.proposer.state(),
+            "reference": self.reference,
+            "best": self.best,
+            "finals": self.finals,
+        }
+        if self.config.protocol == "continued":
+            ckpt.save_model_state(
+                {"model": self.model.state_dict(), "optimizer": self.evaluator.optimizer.state_dict()},
+                self.out / ckpt.MODEL_STATE_FILE,
+            )
+        ckpt.save_json(state, self.out / ckpt.CHECKPOINT_FILE)
+
+    def _restore(self, state: dict, records: list[dict]) -> int:
+        saved = SearchConfig.from_dict(state["config"])
+        changed = self.config.mismatches(saved)
+        if changed:
+            details = ", ".join(f"{n}={getattr(saved, n)!r} (now {getattr(self.config, n)!r})" for n in changed)
+            raise ConfigError(
+                f"cannot resume {self.out}: it was started with {details}; use the same options or another --out",
+                field=changed[0],
+            )
+        self.reference, self.best, self.finals = state["reference"], state["best"], state.get("finals", {})
+        self.proposer = make_proposer(self.config, len(self.searched), state["proposer"])
+        if self.config.protocol == "continued":
+            saved_model = ckpt.load_model_state(self.out / ckpt.MODEL_STATE_FILE)
+            self.model.load_state_dict(saved_model["model"])
+            self.evaluator.optimizer.load_state_dict(saved_model["optimizer"])
+        else:
+            for r in records:  # a candidate measured before the kill gives the same figures again
+                if r["evaluated"]:
+                    self.evaluator.memo[tuple(r["bits"])] = {k: r[k] for k in ("ce", "top1", "top5")}
+        return int(state["step"])
+
+    def _write_meta(self, **extra) -> None:
+        meta = {
+            "config": self.config.to_dict(),
+            "budget": self.config.budget(),
+            "final_budget": self.config.final_budget(),
+            "hw": self.hw.name,
+            "num_classes": self.data.num_classes,
+            "searched": self.searched,
+            "fixed": {n: list(b) for n, b in self.fixed.items()},
+            "reference": self.reference,
+            **extra,
+        }
+        ckpt.save_json(meta, self.out / SEARCH_FILE)
+
+    # -- the loop -----------------------------------------------------------------------------
+
     def run(self, *, resume: bool = False) -> SearchResult:
-        self.out.mkdir(parents=True, exist_ok=True)
+        from .final import FinalStage
+
         history_path = self.out / history.HISTORY_FILE
         checkpoint_path = self.out / ckpt.CHECKPOINT_FILE
         if not resume and (checkpoint_path.exists() or history.read(history_path)):
@@ -336,15 +292,16 @@ class Search:
                 field="out",
             )
         self._build()
+        self.out.mkdir(parents=True, exist_ok=True)
         start = 0
         if resume and checkpoint_path.exists():
-            start = self._restore(ckpt.load(checkpoint_path))
-            records = history.truncate(history_path, start)
+            state = ckpt.load(checkpoint_path)
+            records = history.truncate(history_path, state["step"])
+            start = self._restore(state, records)
         else:
             history.truncate(history_path, -1)
-            self.best = None
-            self.reference = self._warmup()
-            self.baselines = self._baselines()
+            self.best, self.finals = None, {}
+            self.reference = self._reference()
             self.proposer = make_proposer(self.config, len(self.searched))
             self._save(0)
             records = []
@@ -361,17 +318,25 @@ class Search:
             if self._better(record):
                 self.best = {k: record[k] for k in ("step", "allocation", "bits", "ce", "top1", "top5", "latency_ms",
                                                     "size_bytes", "energy_uj", "objective", "meets_threshold")}  # fmt: skip
-                ckpt.save_atomic(self._best_model(), self.out / BEST_MODEL_FILE)
             self._save(step)
             self.timings.checkpoint += time.perf_counter() - mark
             if record["evaluated"]:
                 bar.set_postfix(top1=f"{record['top1']:.1f}", lat=f"{record['latency_ms']:.3g}ms",
                                 obj=f"{record['objective']:+.3f}")  # fmt: skip
+        stage = FinalStage(self, records)
+        final, final_pareto, baselines = stage.run()
+        self._write_meta(final=final, final_pareto=final_pareto, baselines=baselines, best=self.best)
         return SearchResult(
-            self.out, self.best, self.reference, self.baselines, records, history.pareto_front(records), self.timings
-        )
+            self.out, self.best, self.reference, baselines, records, history.pareto_front(records),
+            final, final_pareto, self.timings,
+        )  # fmt: skip
 
-    def _best_model(self) -> dict:
+    def checkpoint_finals(self) -> None:
+        """Persist the final-stage results measured so far (a kill there resumes without redoing them)."""
+        self._save(self.config.steps)
+
+    def best_model(self) -> dict:
+        """The model as the final stage left it, in the layout `best.pt` stores."""
         from amed.quant import get_allocation
 
         return {
@@ -380,3 +345,8 @@ class Search:
             "allocation": {n: list(b) for n, b in get_allocation(self.model, include_fixed=True).items()},
             "state_dict": self.model.state_dict(),
         }
+
+
+def allocation_key(bits) -> str:
+    """A JSON key for a bit vector (the final stage's results are stored by it)."""
+    return json.dumps(list(bits))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from .checkpoint import save_json
 from .loop import SEARCH_FILE, Search, SearchResult
 
 __all__ = ["ALLOCATION_FILE", "REPORTS_DIR", "write_outputs"]
@@ -14,26 +15,20 @@ ALLOCATION_FILE = "allocation.json"
 REPORTS_DIR = "reports"
 
 
-def _write_json(path: Path, data) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
-    tmp.replace(path)
-
-
 def write_outputs(search: Search, result: SearchResult) -> None:
-    """allocation.json, per-layer costs in search.json, reports/, then plots, pareto.csv and summary."""
+    """allocation.json, per-layer costs in search.json, reports/ of the chosen allocation, then
+    plots, pareto.csv and the summary."""
     from amed import report
     from amed.simcore import simulate_mixed
 
     out = result.out
     meta = json.loads((out / SEARCH_FILE).read_text())
     meta["reference_layers"] = search.costs.layers([8] * len(search.searched))
-    meta["best"] = result.best
     if result.best is not None:
-        _write_json(out / ALLOCATION_FILE, result.best["allocation"])
+        save_json(result.best["allocation"], out / ALLOCATION_FILE)
         meta["best_layers"] = search.costs.layers(result.best["bits"])
         pairs = search.costs.pairs(result.best["bits"])
         simulated = simulate_mixed(search.topology, search.hw, pairs, compat=search.config.compat)
         simulated.to_csv(out / REPORTS_DIR, compat=search.config.compat)
-    _write_json(out / SEARCH_FILE, meta)
+    save_json(meta, out / SEARCH_FILE)
     report.render(out)

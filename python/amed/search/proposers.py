@@ -7,20 +7,43 @@ bitwidth, which makes their comparison a fair one.
 
 from __future__ import annotations
 
+import math
 from typing import Optional, Sequence
 
 import numpy as np
 
 from amed.simcore import Sampler
 
-__all__ = ["AmedProposer", "RandomProposer", "UniformProposer", "make_proposer"]
+__all__ = ["AmedProposer", "RandomProposer", "UniformProposer", "make_proposer", "normalized_reward"]
+
+#: Floor of the reward spread, so the first samples (spread near 0) are not blown up.
+MIN_SPREAD = 1e-3
+#: Normalised rewards are clipped to this many spreads: one outlier cannot dominate the scores.
+MAX_ADVANTAGE = 3.0
+
+
+def normalized_reward(value: float, earlier: Sequence[float]) -> float:
+    """`value` as an advantage over the `earlier` rewards in units of their spread:
+    (value - mean) / max(std, MIN_SPREAD), clipped to +-MAX_ADVANTAGE.
+
+    The paper's log10 rewards of one search are all close to each other (their spread is a few
+    hundredths), so under the EMA the scores stay below that size and the chain stays near uniform.
+    The advantage is credited to the bits that did better than usual and debited from the others.
+    """
+    mean = float(np.mean(earlier))
+    spread = max(float(np.std(earlier)), MIN_SPREAD)
+    return float(np.clip((value - mean) / spread, -MAX_ADVANTAGE, MAX_ADVANTAGE))
 
 
 class AmedProposer:
-    """Algorithm 1 in Rust: a layerwise Metropolis-Hastings sweep over the score matrix."""
+    """Algorithm 1 in Rust: a layerwise Metropolis-Hastings sweep over the score matrix.
 
-    def __init__(self, sampler: Sampler) -> None:
-        self.sampler = sampler
+    With ``reward="normalized"`` the sampler is credited `normalized_reward` of each log10
+    objective against the earlier ones, starting from the uniform 8-bit reference's 0.
+    """
+
+    def __init__(self, sampler: Sampler, reward: str, rewards: Sequence[float] = (0.0,)) -> None:
+        self.sampler, self.reward, self.rewards = sampler, reward, list(rewards)
 
     def propose(self, step: int) -> tuple[list[int], int]:
         """The next allocation and how many layer moves the sweep accepted."""
@@ -29,13 +52,18 @@ class AmedProposer:
         return bits, self.sampler.accepted - before
 
     def update(self, bits: Sequence[int], value: Optional[float], feasible: bool) -> None:
-        self.sampler.update(list(bits), value, feasible)
+        credit = value
+        if value is not None and math.isfinite(value):
+            if self.reward == "normalized":
+                credit = normalized_reward(value, self.rewards)
+            self.rewards.append(value)
+        self.sampler.update(list(bits), credit, feasible)
 
     def marginals(self) -> list[list[float]]:
         return self.sampler.marginals()
 
-    def state(self) -> Optional[str]:
-        return self.sampler.state_json()
+    def state(self) -> Optional[dict]:
+        return {"sampler": self.sampler.state_json(), "rewards": self.rewards}
 
 
 class RandomProposer:
@@ -77,7 +105,7 @@ class UniformProposer:
         return None
 
 
-def make_proposer(config, num_layers: int, saved_state: Optional[str] = None):
+def make_proposer(config, num_layers: int, saved_state: Optional[dict] = None):
     """The proposer of ``config.method``; the AMED sampler resumes from `saved_state` when given."""
     uniform = config.uniform_bits()
     if uniform is not None:
@@ -85,13 +113,15 @@ def make_proposer(config, num_layers: int, saved_state: Optional[str] = None):
     if config.method == "random":
         return RandomProposer(num_layers, config.bits, config.seed)
     if saved_state is not None:
-        return AmedProposer(Sampler.from_state_json(saved_state))
+        sampler = Sampler.from_state_json(saved_state["sampler"])
+        return AmedProposer(sampler, config.reward, saved_state["rewards"])
     sampler = Sampler(
         num_layers,
         list(config.bits),
         seed=config.seed,
         temperature=config.temperature,
         ema=config.ema,
+        score_init=config.score_init,
         infeasible_penalty=config.infeasible_penalty,
     )
-    return AmedProposer(sampler)
+    return AmedProposer(sampler, config.reward)

@@ -1,0 +1,71 @@
+"""The final stage: every reported model gets the same long budget and one look at the test split.
+
+The chosen allocation, up to ``final_points - 1`` further points of the search's Pareto front
+(top-1 on search-validation vs latency, spread evenly along it) and the uniform baselines (every
+bit choice and 8) are each fine-tuned ``final_batches`` batches from the common checkpoint, in the
+same batch order, and evaluated once on test. Results are stored by allocation, so a point that is
+both chosen and uniform is trained once, and a search killed here resumes without redoing any.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from . import checkpoint as ckpt
+from .history import front_2d
+
+__all__ = ["FinalStage"]
+
+BEST_MODEL_FILE = "best.pt"
+
+
+def _spread(front: list[dict], count: int) -> list[dict]:
+    """`count` members of a latency-sorted front, evenly spaced along it (both ends included)."""
+    if count <= 0 or not front:
+        return []
+    picks = sorted(set(np.linspace(0, len(front) - 1, min(count, len(front))).round().astype(int).tolist()))
+    return [front[i] for i in picks]
+
+
+class FinalStage:
+    def __init__(self, search, records: list[dict]) -> None:
+        self.search, self.records = search, records
+
+    def _measure(self, bits: list[int], label: str) -> dict:
+        from .loop import allocation_key
+
+        s = self.search
+        key = allocation_key(bits)
+        if key not in s.finals:
+            s.finals[key] = s.evaluator.final(bits)
+            if label == "chosen":
+                ckpt.save_model_state(s.best_model(), s.out / BEST_MODEL_FILE)
+            s.checkpoint_finals()
+        cost = s.costs.cost(bits)
+        return {
+            "label": label,
+            "allocation": {n: [b, b] for n, b in zip(s.searched, bits)},
+            "bits": list(bits),
+            "latency_ms": cost.latency_ms,
+            "size_bytes": cost.size_bytes,
+            "energy_uj": cost.energy_uj,
+            **s.finals[key],
+        }
+
+    def run(self) -> tuple[dict | None, list[dict], list[dict]]:
+        """(chosen, Pareto points, uniform baselines), each measured at the final budget."""
+        s, c = self.search, self.search.config
+        jobs: list[tuple[list[int], str]] = []
+        if s.best is not None:
+            jobs.append((list(s.best["bits"]), "chosen"))
+            others = [r for r in front_2d(self.records) if r["bits"] != s.best["bits"]]
+            jobs += [(list(r["bits"]), "pareto") for r in _spread(others, c.final_points - 1)]
+        if c.baselines:
+            jobs += [([b] * len(s.searched), f"uniform-{b}") for b in c.baseline_widths()]
+        done = [self._measure(bits, label)
+                for bits, label in tqdm(jobs, desc=f"final stage ({c.final_budget()})", disable=not s.progress)]  # fmt: skip
+        chosen = next((d for d in done if d["label"] == "chosen"), None)
+        pareto = [d for d in done if d["label"] == "pareto"]
+        baselines = [{**d, "bits": int(d["label"].split("-")[1])} for d in done if d["label"].startswith("uniform")]
+        return chosen, pareto, baselines

@@ -33,3 +33,23 @@ def small3_csv(tmp_path_factory) -> Path:
         "fc_c, 1, 1, 1, 1, 2560, 10, 1,\n"
     )
     return path
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_cache(tmp_path_factory):
+    """Tests never read or fill the user's cache of converged models."""
+    import os
+
+    os.environ["AMED_CACHE"] = str(tmp_path_factory.mktemp("amed-cache"))
+
+
+@pytest.fixture(scope="session")
+def digits_checkpoint(tmp_path_factory) -> Path:
+    """A converged 8-bit LSQ ResNet-20 on digits (about 7 s on one thread), the start of the search tests."""
+    from amed.train import run_finetune
+
+    out = tmp_path_factory.mktemp("converged")
+    metrics = run_finetune(model="resnet20", dataset="digits", bits=8, epochs=6, lr=0.05, batch_size=32,
+                           threads=1, out=str(out), progress=False)  # fmt: skip
+    assert metrics["final"]["top1"] > 90.0
+    return out / "model.pt"

@@ -1,5 +1,5 @@
-"""The AMED search end to end on real data (scikit-learn's digits, ResNet-20), through the CLI,
-and its answers to bad input."""
+"""The AMED search end to end on real data (scikit-learn's digits, ResNet-20 from a converged 8-bit
+checkpoint), through the CLI, and its answers to bad input."""
 
 from __future__ import annotations
 
@@ -11,22 +11,28 @@ import torch
 
 from amed.cli import main
 from amed.errors import AllocationError, ConfigError
-from amed.search import SearchConfig, run
+from amed.search import Search, SearchConfig, run
 from amed.search.history import pareto_front
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 STEPS = 5
-# A tiny, fast search: 2 batches of 64 digits per fine-tune step.
+# A tiny, fast search: 2 batches of 32 digits per candidate, 4 per final model.
 QUICK = [
-    "--dataset", "digits", "--steps", str(STEPS), "--batches-per-step", "2", "--warmup-steps", "2",
-    "--ema", "0.3", "--seed", "3",
+    "--dataset", "digits", "--steps", str(STEPS), "--batches-per-step", "2", "--final-batches", "4",
+    "--final-points", "2", "--seed", "3", "--progress", "false",
 ]  # fmt: skip
 
 
+def quick_config(out, checkpoint, **options) -> SearchConfig:
+    settings = dict(dataset="digits", out=str(out), steps=2, batches_per_step=1, final_batches=1,
+                    final_points=1, baselines=False, weights=str(checkpoint))  # fmt: skip
+    return SearchConfig(**{**settings, **options})
+
+
 @pytest.fixture(scope="module")
-def searched(tmp_path_factory):
+def searched(tmp_path_factory, digits_checkpoint):
     out = tmp_path_factory.mktemp("search") / "run"
-    status = main(["search", "--out", str(out), *QUICK])
+    status = main(["search", "--out", str(out), "--weights", str(digits_checkpoint), *QUICK])
     assert status == 0
     return out
 
@@ -75,6 +81,7 @@ def test_allocation_and_best_model(searched):
     records = [json.loads(line) for line in (searched / "history.jsonl").read_text().splitlines()]
     best = max(records, key=lambda r: r["objective"])  # no threshold: the highest objective wins
     assert meta["best"]["step"] == best["step"] and allocation == best["allocation"]
+    assert meta["final"]["allocation"] == allocation and meta["final"]["label"] == "chosen"
     saved = torch.load(searched / "best.pt", weights_only=True)
     assert {n: saved["allocation"][n] for n in allocation} == allocation
     assert saved["allocation"]["conv1"] == [8, 8]
@@ -119,13 +126,27 @@ def test_scalesim_reports_of_the_best_allocation(searched):
         assert len(lines) == 1 + len(meta["best_layers"]), name
 
 
-def test_baselines_are_uniform_models(searched):
+def test_baselines_are_uniform_models_at_the_final_budget(searched):
     meta = json.loads((searched / "search.json").read_text())
     by_bits = {b["bits"]: b for b in meta["baselines"]}
-    assert sorted(by_bits) == [2, 4, 8]
+    assert sorted(by_bits) == [2, 3, 4, 8]
     assert by_bits[8]["latency_ms"] == pytest.approx(meta["reference"]["latency_ms"])
-    assert by_bits[2]["latency_ms"] < by_bits[4]["latency_ms"] < by_bits[8]["latency_ms"]
+    assert by_bits[2]["latency_ms"] < by_bits[3]["latency_ms"] < by_bits[4]["latency_ms"] < by_bits[8]["latency_ms"]
     assert by_bits[2]["size_bytes"] < by_bits[4]["size_bytes"] < by_bits[8]["size_bytes"]
+    for point in [meta["final"], *meta["final_pareto"], *meta["baselines"]]:
+        assert 0.0 <= point["test_top1"] <= 100.0 and point["test_ce"] > 0
+    assert meta["final_budget"] == "4 batches of 32 at lr 0.01 (cosine)"
+    assert len(meta["final_pareto"]) <= 1 and all(p["label"] == "pareto" for p in meta["final_pareto"])
+
+
+def test_final_points_are_measured_alike(searched, digits_checkpoint, tmp_path):
+    # The same allocation under the same final budget gives the same test figures in another run.
+    meta = json.loads((searched / "search.json").read_text())
+    config = quick_config(tmp_path, digits_checkpoint, final_batches=4, seed=3)
+    engine = Search(config, progress=False)
+    engine._build()
+    again = engine.evaluator.final(meta["final"]["bits"])
+    assert again["test_top1"] == meta["final"]["test_top1"] and again["test_ce"] == pytest.approx(meta["final"]["test_ce"])
 
 
 def test_report_rerenders_from_files_alone(searched, capsys):
@@ -133,7 +154,7 @@ def test_report_rerenders_from_files_alone(searched, capsys):
         (searched / name).unlink()
     assert main(["report", str(searched)]) == 0
     out = capsys.readouterr().out
-    assert "uniform 8 (reference)" in out and "best (step" in out
+    assert "uniform 8 (reference)" in out and "chosen (step" in out and "final stage (test split" in out
     assert (searched / "pareto.png").read_bytes()[:8] == PNG_MAGIC
     assert (searched / "pareto.csv").read_text().startswith("step,top1,")
 
@@ -143,11 +164,31 @@ def test_a_used_output_folder_needs_resume(searched, capsys):
     assert "--resume" in capsys.readouterr().err
 
 
-def test_same_seed_same_history(tmp_path):
+def test_candidates_do_not_depend_on_order_or_repetition(digits_checkpoint, tmp_path):
+
+    engine = Search(quick_config(tmp_path, digits_checkpoint, batches_per_step=2), progress=False)
+    engine._build()
+    n = len(engine.searched)
+    a, b = [2] * n, [4, 8] * (n // 2)
+    first_a, first_b = engine.evaluator.candidate(a, 1), engine.evaluator.candidate(b, 2)
+    engine.evaluator.memo.clear()
+    second_b, second_a = engine.evaluator.candidate(b, 1), engine.evaluator.candidate(a, 2)
+    assert (first_a, first_b) == (second_a, second_b)
+    assert first_a != first_b
+
+
+def test_an_unconverged_start_stops_before_sampling(tmp_path, capsys):
+    out = tmp_path / "o"
+    # Random weights barely moved by the candidate budget: the reference sits at chance.
+    assert main(["search", "--out", str(out), *QUICK, "--weights", "none", "--candidate-lr", "0.0001"]) == 1
+    err = capsys.readouterr().err
+    assert "reference reaches only" in err and "chance (10.00 %)" in err and "amed pretrain" in err
+    assert not (out / "checkpoint.json").exists() and not (out / "history.jsonl").exists()
+
+
+def test_same_seed_same_history(tmp_path, digits_checkpoint):
     def history(out):
-        config = SearchConfig(dataset="digits", out=str(out), steps=2, batches_per_step=1, warmup_steps=1,
-                              baselines=False, seed=5)  # fmt: skip
-        run(config, progress=False)
+        run(quick_config(out, digits_checkpoint, seed=5), progress=False)
         return [{k: v for k, v in json.loads(line).items() if k != "wall_s"}
                 for line in (out / "history.jsonl").read_text().splitlines()]  # fmt: skip
 
@@ -164,25 +205,25 @@ def test_same_seed_same_history(tmp_path):
     ],
 )
 def test_unknown_names_list_the_valid_ones(tmp_path, capsys, option, value, names):
+    # Rejected while the inputs are read, before any checkpoint is trained or loaded.
     assert main(["search", "--out", str(tmp_path / "o"), *QUICK, option, value]) == 1
     err = capsys.readouterr().err
     assert value in err and all(n in err for n in names)
     assert not (tmp_path / "o" / "history.jsonl").exists()
 
 
-def test_size_cap_below_the_smallest_model_fails_at_once(tmp_path):
-    config = SearchConfig(dataset="digits", out=str(tmp_path), steps=1, max_size=1000)
+def test_size_cap_below_the_smallest_model_fails_at_once(tmp_path, digits_checkpoint):
+    config = quick_config(tmp_path, digits_checkpoint, steps=1, max_size=1000)
     with pytest.raises(AllocationError, match=r"smallest achievable model size (\d+) bytes") as info:
         run(config, progress=False)
     assert info.value.field == "max_size"
     assert not (tmp_path / "history.jsonl").exists() or not (tmp_path / "history.jsonl").read_text()
 
 
-def test_over_cap_proposals_cost_no_training(tmp_path):
+def test_over_cap_proposals_cost_no_training(tmp_path, digits_checkpoint):
     # ResNet-20's all-2-bit model is about 68 kB: most mixed proposals break a 100 kB cap.
     cap = 100_000
-    config = SearchConfig(dataset="digits", out=str(tmp_path), steps=6, batches_per_step=1, warmup_steps=1,
-                          baselines=False, max_size=cap)  # fmt: skip
+    config = quick_config(tmp_path, digits_checkpoint, steps=6, max_size=cap)
     result = run(config, progress=False)
     over = [r for r in result.records if not r["feasible"]]
     assert over, "the cap should reject some proposals"
@@ -199,6 +240,14 @@ def test_bad_bits_and_budgets():
         SearchConfig(steps=-1)
     with pytest.raises(ConfigError, match="uniform-B"):
         SearchConfig(method="uniform-5", bits="2,4,8")
+    with pytest.raises(ConfigError, match="--bits must be integers"):
+        SearchConfig(bits="2,3.5")
+    with pytest.raises(ConfigError, match="--ema must lie in"):
+        SearchConfig(ema=5)
+    with pytest.raises(ConfigError, match="--candidate-lr must be a finite number"):
+        SearchConfig(candidate_lr=float("nan"))
+    with pytest.raises(ConfigError, match="unknown --reward 'linear'; valid: normalized, log10"):
+        SearchConfig(reward="linear")
 
 
 def test_command_line_defaults_are_the_config_defaults():
@@ -214,10 +263,8 @@ def test_command_line_defaults_are_the_config_defaults():
             assert parameter.default == defaults[name], name
 
 
-def test_bit_choices_without_8_still_measure_against_uniform_8(tmp_path):
-    config = SearchConfig(dataset="digits", out=str(tmp_path), bits="2,4", steps=2, batches_per_step=1,
-                          warmup_steps=0, baseline_steps=0)  # fmt: skip
-    result = run(config, progress=False)
+def test_bit_choices_without_8_still_measure_against_uniform_8(tmp_path, digits_checkpoint):
+    result = run(quick_config(tmp_path, digits_checkpoint, bits="2,4", baselines=True), progress=False)
     assert [b["bits"] for b in result.baselines] == [8, 4, 2]
     assert result.baselines[0]["latency_ms"] == pytest.approx(result.reference["latency_ms"])
     for r in result.records:
@@ -232,9 +279,9 @@ def test_report_of_a_folder_without_a_search(tmp_path, capsys):
 
 def test_a_search_can_start_from_an_earlier_best_model(searched, tmp_path):
     from amed.quant import get_allocation
-    from amed.search import Search
 
-    config = SearchConfig(dataset="digits", out=str(tmp_path), weights=str(searched / "best.pt"))
+
+    config = quick_config(tmp_path, searched / "best.pt")
     engine = Search(config, progress=False)
     engine._build()
     saved = torch.load(searched / "best.pt", weights_only=True)["state_dict"]

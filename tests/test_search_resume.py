@@ -15,7 +15,14 @@ import torch
 from amed.search import SearchConfig, run
 
 STEPS = 10
-OPTIONS = dict(dataset="digits", steps=STEPS, batches_per_step=2, warmup_steps=1, baselines=False, ema=0.3, seed=11)
+OPTIONS = dict(dataset="digits", steps=STEPS, batches_per_step=2, final_batches=2, final_points=2, baselines=False,
+               seed=11, progress=False)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _start(digits_checkpoint):
+    """Every run here starts from the same converged checkpoint."""
+    OPTIONS["weights"] = str(digits_checkpoint)
 
 
 def _history(out):
@@ -24,21 +31,28 @@ def _history(out):
             for line in (out / "history.jsonl").read_text().splitlines()]  # fmt: skip
 
 
+def _config(out, **changes) -> SearchConfig:
+    settings = {k: v for k, v in OPTIONS.items() if k != "progress"}
+    return SearchConfig(out=str(out), **{**settings, **changes})
+
+
 def _cli(out, *extra):
     args = [f"--{k.replace('_', '-')}={v}" for k, v in OPTIONS.items()]
-    return [sys.executable, "-m", "amed.cli", "search", f"--out={out}", "--progress=false", *args, *extra]
+    return [sys.executable, "-m", "amed.cli", "search", f"--out={out}", *args, *extra]
 
 
 @pytest.fixture(scope="module")
 def uninterrupted(tmp_path_factory):
     out = tmp_path_factory.mktemp("resume") / "straight"
-    run(SearchConfig(out=str(out), **OPTIONS), progress=False)
+    run(_config(out), progress=False)
     return out
 
 
 def _same_result(out, reference):
     assert _history(out) == _history(reference)
     assert json.loads((out / "allocation.json").read_text()) == json.loads((reference / "allocation.json").read_text())
+    finals = [json.loads((folder / "search.json").read_text()) for folder in (out, reference)]
+    assert finals[0]["final"] == finals[1]["final"] and finals[0]["final_pareto"] == finals[1]["final_pareto"]
     a = torch.load(out / "best.pt", weights_only=True)["state_dict"]
     b = torch.load(reference / "best.pt", weights_only=True)["state_dict"]
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a if isinstance(a[k], torch.Tensor))
@@ -70,11 +84,11 @@ def test_sigkill_then_resume_equals_uninterrupted(tmp_path, uninterrupted):
 def test_lines_beyond_the_checkpoint_are_replayed_once(tmp_path, uninterrupted):
     # A kill after the history append but before the checkpoint leaves an extra line, possibly torn.
     out = tmp_path / "extra"
-    run(SearchConfig(out=str(out), **{**OPTIONS, "steps": 4}), progress=False)
+    run(_config(out, steps=4), progress=False)
     with open(out / "history.jsonl", "a") as f:
         f.write(json.dumps({"step": 5, "stale": True}) + "\n")
         f.write('{"step": 6, "allocation"')  # torn write
-    run(SearchConfig(out=str(out), **OPTIONS), resume=True, progress=False)
+    run(_config(out), resume=True, progress=False)
     assert [r["step"] for r in _history(out)] == list(range(1, STEPS + 1))
     assert not any("stale" in r for r in _history(out))
     _same_result(out, uninterrupted)
@@ -82,8 +96,18 @@ def test_lines_beyond_the_checkpoint_are_replayed_once(tmp_path, uninterrupted):
 
 def test_resume_with_other_options_is_refused(tmp_path):
     out = tmp_path / "o"
-    run(SearchConfig(out=str(out), **{**OPTIONS, "steps": 1}), progress=False)
+    run(_config(out, steps=1), progress=False)
     from amed.errors import ConfigError
 
     with pytest.raises(ConfigError, match=r"beta=1\.0 \(now 5\.0\)"):
-        run(SearchConfig(out=str(out), **{**OPTIONS, "beta": 5.0}), resume=True, progress=False)
+        run(_config(out, beta=5.0), resume=True, progress=False)
+
+
+def test_the_papers_continued_protocol_resumes_exactly(tmp_path):
+    # One model trained across the samples: the checkpoint carries it (weights_only-safe) and its optimizer.
+    straight, stopped = tmp_path / "straight", tmp_path / "stopped"
+    run(_config(straight, protocol="continued", steps=4), progress=False)
+    run(_config(stopped, protocol="continued", steps=2), progress=False)
+    assert (stopped / "model_state.pt").is_file()
+    run(_config(stopped, protocol="continued", steps=4), resume=True, progress=False)
+    assert _history(stopped) == _history(straight)

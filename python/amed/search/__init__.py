@@ -31,6 +31,8 @@ def run(config: SearchConfig, *, resume: bool = False, progress: bool = True) ->
 def _coerce(field: dataclasses.Field, value):
     """A command-line value as the field's type ("none" means None where None is allowed)."""
     kind = str(field.type)
+    if field.name == "weights":  # "none" (random weights) differs from no value (the converged start)
+        return None if value is None else str(value)
     if value is None or (isinstance(value, str) and value.lower() == "none" and "Optional" in kind):
         return None
     if field.name == "bits":

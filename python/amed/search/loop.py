@@ -228,7 +228,7 @@ class Search:
 
     # -- checkpoint ---------------------------------------------------------------------------
 
-    def _save(self, step: int) -> None:
+    def _save(self, step: int, *, with_model: bool = True) -> None:
         state = {
             "step": step,
             "config": self.config.to_dict(),
@@ -237,7 +237,7 @@ class Search:
             "best": self.best,
             "finals": self.finals,
         }
-        if self.config.protocol == "continued":
+        if with_model and self.config.protocol == "continued":
             ckpt.save_model_state(
                 {"model": self.model.state_dict(), "optimizer": self.evaluator.optimizer.state_dict()},
                 self.out / ckpt.MODEL_STATE_FILE,
@@ -292,16 +292,16 @@ class Search:
                 field="out",
             )
         self._build()
-        self.out.mkdir(parents=True, exist_ok=True)
         start = 0
         if resume and checkpoint_path.exists():
             state = ckpt.load(checkpoint_path)
             records = history.truncate(history_path, state["step"])
             start = self._restore(state, records)
         else:
-            history.truncate(history_path, -1)
             self.best, self.finals = None, {}
-            self.reference = self._reference()
+            self.reference = self._reference()  # the quality gate, before anything is written
+            self.out.mkdir(parents=True, exist_ok=True)
+            history.truncate(history_path, -1)
             self.proposer = make_proposer(self.config, len(self.searched))
             self._save(0)
             records = []
@@ -332,8 +332,9 @@ class Search:
         )  # fmt: skip
 
     def checkpoint_finals(self) -> None:
-        """Persist the final-stage results measured so far (a kill there resumes without redoing them)."""
-        self._save(self.config.steps)
+        """Persist the final-stage results measured so far (a kill there resumes without redoing them).
+        The model now holds a final-stage fine-tune, not the continued protocol's chain: not saved."""
+        self._save(self.config.steps, with_model=False)
 
     def best_model(self) -> dict:
         """The model as the final stage left it, in the layout `best.pt` stores."""

@@ -23,6 +23,7 @@ def test_shipped_configs_by_name_and_path(configs):
     assert (scalesim.ifmap_sram_kb, scalesim.filter_sram_kb, scalesim.ofmap_sram_kb) == (64, 64, 64)
     assert (scalesim.ifmap_bw, scalesim.filter_bw, scalesim.ofmap_bw) == (10, 10, 10)
     assert (scalesim.clock_ghz, scalesim.word_bits, scalesim.pe_bits) == (0.2, 8, 8)
+    assert scalesim.bit_fusion  # 8-bit PEs packing low-bit MACs (docs/precision.md §3)
     lowmem = HwConfig.from_name("scalesim_lowmem")
     assert (lowmem.ifmap_sram_kb, lowmem.clock_ghz) == (4, 0.1)
     eyeriss = HwConfig.from_name("eyeriss")
@@ -37,6 +38,9 @@ def test_cfg_files_describe_the_same_hardware(configs, name, version):
     keep = ("array_rows", "array_cols", "dataflow", "ifmap_sram_kb", "filter_sram_kb", "ofmap_sram_kb",
             "ifmap_bw", "filter_bw", "ofmap_bw", "interface", "word_bits")
     assert {k: cfg.to_dict()[k] for k in keep} == {k: toml.to_dict()[k] for k in keep}
+    # A .cfg cannot say Bit Fusion (SCALE-Sim has none); the TOML fuses, which changes nothing
+    # at native 8-bit precision, the only precision SCALE-Sim runs.
+    assert (cfg.bit_fusion, toml.bit_fusion, toml.pe_bits) == (False, True, 8)
     assert cfg.name == name
     assert HwConfig.from_cfg((configs / "scalesim-cfg" / version / f"{name}.cfg").read_text()) == cfg
 

@@ -55,6 +55,15 @@ fn shipped_toml_configs() {
         (0.2, 8, 8)
     );
     assert_eq!(scalesim.interface, Interface::User);
+    // Every shipped config has 8-bit PEs that fuse low-bit MACs (the AMED paper's model).
+    for name in ["scalesim", "scalesim_lowmem", "eyeriss"] {
+        let config = HwConfig::from_file(configs().join(format!("{name}.toml"))).unwrap();
+        assert_eq!(
+            (config.word_bits, config.pe_bits, config.bit_fusion),
+            (8, 8, true),
+            "{name}"
+        );
+    }
     let lowmem = HwConfig::from_file(configs().join("scalesim_lowmem.toml")).unwrap();
     assert_eq!(
         (lowmem.ifmap_sram_kb, lowmem.clock_ghz, lowmem.name.as_str()),

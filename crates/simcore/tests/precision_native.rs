@@ -97,7 +97,12 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
 
     #[test]
-    fn native_bits_give_exactly_the_engines_report(hw in arb_hw(), layer in arb_layer(), compat in compat()) {
+    fn native_bits_give_exactly_the_engines_report(
+        hw in arb_hw(), layer in arb_layer(), compat in compat(), fusion in any::<bool>(),
+    ) {
+        // With pe_bits = word_bits a fused PE packs ⌊8/8⌋·⌊8/8⌋ = 1 MAC: fusion is a no-op here
+        // (the shipped configs fuse, and must stay SCALE-Sim at native precision).
+        let hw = HwConfig { bit_fusion: fusion, ..hw };
         let native = LayerBits::native(&hw);
         let view = PrecisionView::new(&hw, native, &layer.name).unwrap();
         prop_assert_eq!(view.params, EngineParams::native(&hw));
@@ -155,9 +160,35 @@ fn a_native_network_run_equals_the_engines_network_run() {
         ],
     )
     .unwrap();
-    let mixed = simulate_mixed(&t, &hw, &[(8, 8); 3], None, CompatMode::ScalesimV3).unwrap();
     let engine = engine::simulate(&t, &hw, CompatMode::ScalesimV3).unwrap();
-    let reports: Vec<_> = mixed.layers.iter().map(|l| l.report.clone()).collect();
-    assert_eq!(reports, engine.layers);
-    assert_eq!(mixed.total_cycles(), engine.total_cycles());
+    for fusion in [false, true] {
+        let hw = HwConfig {
+            bit_fusion: fusion,
+            ..hw.clone()
+        };
+        let mixed = simulate_mixed(&t, &hw, &[(8, 8); 3], None, CompatMode::ScalesimV3).unwrap();
+        let reports: Vec<_> = mixed.layers.iter().map(|l| l.report.clone()).collect();
+        assert_eq!(reports, engine.layers, "bit_fusion = {fusion}");
+        assert_eq!(mixed.total_cycles(), engine.total_cycles());
+    }
+}
+
+/// The shipped configs fuse low-bit MACs (8-bit PEs); at 8 bits every layer of SCALE-Sim's
+/// ResNet-18 on them is still exactly the compatibility-mode engine, i.e. SCALE-Sim.
+#[test]
+fn the_shipped_fused_configs_are_the_engine_at_native_bits() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let t = Topology::from_csv(root.join("topologies/Resnet18.csv"), false).unwrap();
+    for name in ["scalesim", "scalesim_lowmem", "eyeriss"] {
+        let hw = HwConfig::from_file(root.join(format!("configs/{name}.toml"))).unwrap();
+        assert!(
+            hw.bit_fusion && hw.pe_bits == 8 && hw.word_bits == 8,
+            "{name}"
+        );
+        let bits = vec![(8, 8); t.layers.len()];
+        let mixed = simulate_mixed(&t, &hw, &bits, None, CompatMode::ScalesimV3).unwrap();
+        let engine = engine::simulate(&t, &hw, CompatMode::ScalesimV3).unwrap();
+        let reports: Vec<_> = mixed.layers.iter().map(|l| l.report.clone()).collect();
+        assert_eq!(reports, engine.layers, "{name}");
+    }
 }

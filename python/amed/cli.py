@@ -245,6 +245,42 @@ class Amed:
             )  # fmt: skip
         )
 
+    def pretrain(
+        self,
+        model: str = "resnet20",
+        dataset: Optional[str] = None,
+        seed: int = 0,
+        progress: bool = True,
+    ) -> None:
+        """Train (or find in the cache) the converged 8-bit start every search fine-tunes from.
+
+        FP32 training with early stopping on the search-validation split, then an 8-bit LSQ
+        fine-tune, by the recipe of amed.pretrain.recipe_for; the result is cached under
+        $AMED_CACHE (default: the user cache folder) and reused by later calls.
+
+        Args:
+            model: resnet20 (default), resnet18, resnet50 or mobilenet_v2.
+            dataset: fashion-mnist[:DIR], digits, cifar10:ROOT, cifar100:ROOT or imagefolder:PATH;
+                default Fashion-MNIST when the Debian package is installed, else digits.
+            seed: seeds the initialisation, the training subset and the batch order.
+            progress: show progress bars.
+        """
+        from amed.pretrain import converged_checkpoint
+        from amed.search.config import default_dataset
+
+        dataset = default_dataset() if dataset is None else _text(dataset, "dataset")
+        path = converged_checkpoint(
+            _text(model, "model"), dataset, seed=int(seed), progress=_flag(progress, "progress")
+        )
+        metrics = _json.loads((path.parent / "meta.json").read_text())["metrics"]
+        fp32, int8 = metrics["fp32"], metrics["int8"]
+        print(f"checkpoint: {path}")
+        print(
+            f"{model} on {dataset} (seed {seed}), search-validation top-1: FP32 {fp32['val_top1']:.2f}% "
+            f"after {fp32['epochs_run']} epochs, 8-bit LSQ {int8['val_top1']:.2f}% after "
+            f"{int8['epochs_run']} epochs; trained in {metrics['wall_s'] / 60:.1f} min"
+        )
+
     def finetune(
         self,
         model: str = "resnet20",
@@ -362,7 +398,7 @@ class Amed:
 
 
 # What `pip install '.[torch]'` adds: search, finetune and report need it, simulate and hw do not.
-_TORCH_EXTRA = ("torch", "torchvision", "numpy", "sklearn", "matplotlib")
+_TORCH_EXTRA = ("torch", "torchvision", "numpy", "sklearn", "matplotlib", "scipy", "platformdirs")
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

@@ -1,0 +1,145 @@
+"""Executes a study's runs: skips finished ones, resumes interrupted ones, survives failed ones.
+
+A run is finished when its ``search.json`` has a ``"final"`` key, interrupted when it has a
+checkpoint or a history but no final, new otherwise. ``jobs`` > 1 runs searches in spawned worker
+processes with one intra-op thread each (so N jobs use about N cores); jobs=1
+runs in this process. A run that raises is recorded and the others go on.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import time
+import traceback
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+from .study import Study, run_name
+
+__all__ = ["Run", "RunFn", "execute", "plan", "run_search", "saved_mismatch", "state"]
+
+#: Executes one search: ``run_fn(fields, resume)`` with ``fields`` the SearchConfig keyword arguments.
+#: With jobs > 1 it is pickled into a worker, so it must be a module-level function.
+RunFn = Callable[[dict, bool], Any]
+
+_THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+
+
+@dataclass(frozen=True)
+class Run:
+    """One cell of the study matrix and the SearchConfig fields it runs with."""
+
+    name: str
+    method: str
+    beta: float
+    seed: int
+    fields: dict
+
+    @property
+    def folder(self) -> Path:
+        return Path(self.fields["out"])
+
+
+def plan(study: Study) -> list[Run]:
+    """Every run of the study, seed by seed (each seed's baseline run first)."""
+    return [
+        Run(run_name(method, beta, seed), method, beta, seed, study.fields(method, beta, seed))
+        for seed in study.seeds
+        for method in study.methods
+        for beta in study.betas
+    ]
+
+
+def _search_json(folder: Path) -> Optional[dict]:
+    try:
+        return json.loads((folder / "search.json").read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def state(folder: Path) -> str:
+    """``"complete"``, ``"interrupted"`` or ``"new"`` by the run-folder contract."""
+    saved = _search_json(folder)
+    if isinstance(saved, dict) and "final" in saved:
+        return "complete"
+    if (folder / "checkpoint.json").exists() or (folder / "history.jsonl").exists():
+        return "interrupted"
+    return "new"
+
+
+def saved_mismatch(run: Run, expected: dict) -> Optional[str]:
+    """For a finished run, the first setting its saved config has other than ``expected``, in words."""
+    saved = _search_json(run.folder)
+    config = saved.get("config", {}) if isinstance(saved, dict) and "final" in saved else {}
+    for key, value in expected.items():
+        if key in ("out", "baselines") or key not in config:
+            continue
+        have = list(config[key]) if isinstance(config[key], (list, tuple)) else config[key]
+        want = list(value) if isinstance(value, (list, tuple)) else value
+        if have != want:
+            return f"{run.folder} is a finished run with {key}={have!r}, this study asks for {key}={want!r}"
+    return None
+
+
+def run_search(fields: dict, resume: bool) -> None:
+    """The real run: one `amed.search.run` without progress bars."""
+    from amed.search import SearchConfig, run
+
+    run(SearchConfig(**fields), resume=resume, progress=False)
+
+
+def _one_thread() -> None:
+    """Worker initializer: set before torch is imported, so its thread pools start at one thread."""
+    for name in _THREAD_VARIABLES:
+        os.environ[name] = "1"
+
+
+def _attempt(run_fn: RunFn, fields: dict, resume: bool) -> tuple[Optional[str], float]:
+    """Runs one search; returns (traceback or None, seconds). Never raises an Exception."""
+    started = time.perf_counter()
+    try:
+        run_fn(fields, resume)
+    except Exception:
+        return traceback.format_exc(), time.perf_counter() - started
+    return None, time.perf_counter() - started
+
+
+def execute(runs: list[Run], run_fn: RunFn = run_search, jobs: int = 1, log: Callable[[str], None] = print) -> dict:
+    """Runs every unfinished run; returns ``{run name: traceback}`` of those that failed."""
+    todo = [run for run in runs if state(run.folder) != "complete"]
+    if len(todo) < len(runs):
+        log(f"{len(runs) - len(todo)} of {len(runs)} runs already complete, skipped")
+    failures: dict[str, str] = {}
+    done = len(runs) - len(todo)
+
+    def finished(run: Run, error: Optional[str], seconds: float) -> None:
+        nonlocal done
+        done += 1
+        if error is None and state(run.folder) != "complete":
+            error = 'the search returned but its search.json has no "final" key'
+        if error is None:
+            log(f"[{done}/{len(runs)}] {run.name} done in {seconds:.1f} s")
+            return
+        failures[run.name] = error
+        last = error.strip().splitlines()[-1] if error.strip() else "unknown error"
+        log(f"[{done}/{len(runs)}] {run.name} FAILED after {seconds:.1f} s: {last}")
+
+    resume = {run.name: state(run.folder) == "interrupted" for run in todo}
+    if jobs == 1 or len(todo) <= 1:
+        for run in todo:
+            finished(run, *_attempt(run_fn, run.fields, resume[run.name]))
+        return failures
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=min(jobs, len(todo)), mp_context=context, initializer=_one_thread) as pool:
+        futures = {pool.submit(_attempt, run_fn, run.fields, resume[run.name]): run for run in todo}
+        for future in as_completed(futures):
+            try:
+                error, seconds = future.result()
+            except Exception as crash:  # the worker died or the job could not be sent to it
+                error, seconds = f"{type(crash).__name__}: {crash}", 0.0
+            finished(futures[future], error, seconds)
+    return failures

@@ -1,0 +1,221 @@
+"""Reads a study's run folders (never imports search or torch) and computes what compare.json holds.
+
+Per run: its final point, fine-tuned Pareto points, hypervolume (`stats` module doc), the best test
+top-1 among its final points no slower than that seed's uniform-4 baseline, and the mean latency
+of the last quarter of its chain. Per seed: the uniform baselines (from whichever run of the seed
+measured them). Per method x beta: bootstrap CIs. Over seeds: the paired tests and the targets.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+
+from . import stats
+from .runner import Run, state
+
+__all__ = ["summarise", "write"]
+
+#: The latency factor of the second target: match uniform-4's test top-1 at <= 0.9x its latency.
+UNIFORM4_LATENCY_FACTOR = 0.9
+
+
+def _history_tail_latency(folder: Path) -> Optional[float]:
+    """Mean latency of the last quarter of the chain's steps (at least one step)."""
+    records = []
+    try:
+        lines = (folder / "history.jsonl").read_text().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        try:
+            records.append(json.loads(line))
+        except ValueError:  # a torn last line of an interrupted write
+            continue
+    records.sort(key=lambda r: r["step"])
+    tail = records[len(records) * 3 // 4 :]
+    return float(np.mean([r["latency_ms"] for r in tail])) if tail else None
+
+
+def _points(record: dict) -> list[dict]:
+    return ([record["final"]] if record["final"] else []) + record["pareto"]
+
+
+def _baseline(baselines: list[dict], bits: int) -> Optional[dict]:
+    return next((b for b in baselines if b["bits"] == bits), None)
+
+
+def _dominates(b: dict, p: dict) -> bool:
+    no_worse = b["test_top1"] >= p["test_top1"] and b["latency_ms"] <= p["latency_ms"]
+    return no_worse and (b["test_top1"] > p["test_top1"] or b["latency_ms"] < p["latency_ms"])
+
+
+def _load(run: Run) -> dict:
+    record: dict[str, Any] = {"name": run.name, "method": run.method, "beta": run.beta, "seed": run.seed}
+    if state(run.folder) != "complete":
+        return {**record, "status": "missing"}
+    saved = json.loads((run.folder / "search.json").read_text())
+    record.update(
+        status="complete",
+        config=saved["config"],
+        num_classes=saved["num_classes"],
+        reference=saved["reference"],
+        final_budget=saved.get("final_budget"),
+        final=saved["final"],
+        pareto=list(saved.get("final_pareto") or []),
+        baselines=list(saved.get("baselines") or []),
+        chain_tail_latency_ms=_history_tail_latency(run.folder),
+    )
+    points = [(p["test_top1"], p["latency_ms"]) for p in _points(record)]
+    record["hypervolume"] = stats.run_hypervolume(points, record["num_classes"], record["reference"]["latency_ms"])
+    return record
+
+
+def _with_seed_baselines(record: dict, baselines: list[dict]) -> None:
+    """Adds the metrics that compare a run with its seed's uniform baselines."""
+    uniform4 = _baseline(baselines, 4)
+    fast = [p for p in _points(record) if uniform4 is not None and p["latency_ms"] <= uniform4["latency_ms"]]
+    record["best_test_top1_within_uniform4_latency"] = max((p["test_top1"] for p in fast), default=None)
+    if record["method"] != "amed":
+        return
+    final = record["final"]
+    undominated = None if final is None or not baselines else not any(_dominates(b, final) for b in baselines)
+    reaches = None
+    if final is not None and uniform4 is not None:
+        reaches = (
+            final["test_top1"] >= uniform4["test_top1"]
+            and final["latency_ms"] <= UNIFORM4_LATENCY_FACTOR * uniform4["latency_ms"]
+        )
+    record["targets"] = {"final_not_dominated_by_uniform": undominated, "uniform4_top1_at_0.9x_latency": reaches}
+
+
+def _mean(values: list) -> Optional[float]:
+    present = [v for v in values if v is not None]
+    return float(np.mean(present)) if present else None
+
+
+def _groups(runs: list[dict], methods: list[str], betas: list[float]) -> list[dict]:
+    groups = []
+    for method in methods:
+        for beta in betas:
+            done = [r for r in runs if r["method"] == method and r["beta"] == beta and r["status"] == "complete"]
+            finals = [r["final"] for r in done if r["final"] is not None]
+            groups.append(
+                {
+                    "method": method,
+                    "beta": beta,
+                    "runs": len(done),
+                    "finals": len(finals),
+                    "test_top1": stats.bootstrap_ci([f["test_top1"] for f in finals]),
+                    "latency_ms": _mean([f["latency_ms"] for f in finals]),
+                    "hypervolume": stats.bootstrap_ci([r["hypervolume"] for r in done]),
+                    "best_test_top1_within_uniform4_latency": _mean(
+                        [r["best_test_top1_within_uniform4_latency"] for r in done]
+                    ),
+                    "chain_tail_latency_ms": _mean([r["chain_tail_latency_ms"] for r in done]),
+                }
+            )
+    return groups
+
+
+def _uniform(seeds: dict[str, dict]) -> list[dict]:
+    """Each uniform width over the seeds that measured it, with its own single-point hypervolume."""
+    rows: dict[int, list[tuple[dict, dict]]] = {}
+    for entry in seeds.values():
+        for baseline in entry["baselines"]:
+            rows.setdefault(baseline["bits"], []).append((baseline, entry))
+    table = []
+    for bits in sorted(rows, reverse=True):
+        measured = rows[bits]
+        hvs = [
+            stats.run_hypervolume([(b["test_top1"], b["latency_ms"])], e["num_classes"], e["latency_8bit_ms"])
+            for b, e in measured
+        ]
+        table.append(
+            {
+                "bits": bits,
+                "label": measured[0][0]["label"],
+                "seeds": len(measured),
+                "test_top1": stats.bootstrap_ci([b["test_top1"] for b, _ in measured]),
+                "latency_ms": _mean([b["latency_ms"] for b, _ in measured]),
+                "hypervolume": stats.bootstrap_ci(hvs),
+            }
+        )
+    return table
+
+
+def _statistics(runs: list[dict], betas: list[float]) -> dict:
+    complete = [r for r in runs if r["status"] == "complete"]
+    wilcoxon = {}
+    both = {"amed", "random"} <= {r["method"] for r in runs}
+    for beta in betas if both else []:
+        hv = {m: {r["seed"]: r["hypervolume"] for r in complete if r["method"] == m and r["beta"] == beta}
+              for m in ("amed", "random")}  # fmt: skip
+        paired = sorted(set(hv["amed"]) & set(hv["random"]))
+        test = stats.paired_wilcoxon([hv["amed"][s] for s in paired], [hv["random"][s] for s in paired])
+        wilcoxon[f"{beta:g}"] = {**test, "seeds": paired}
+    amed = [r for r in complete if r["method"] == "amed" and r["final"] is not None]
+    targets = {}
+    for name in ("final_not_dominated_by_uniform", "uniform4_top1_at_0.9x_latency"):
+        known = [r["targets"][name] for r in amed if r["targets"][name] is not None]
+        targets[name] = {"met": sum(known), "of": len(known)}
+    return {
+        "wilcoxon_hypervolume_amed_vs_random": wilcoxon,
+        "spearman_amed_final_latency_vs_beta": stats.spearman(
+            [r["beta"] for r in amed], [r["final"]["latency_ms"] for r in amed]
+        ),
+        "targets": targets,
+    }
+
+
+def summarise(runs: list[Run], failures: dict[str, str], command: str) -> dict:
+    """The whole study as one JSON-ready dict (missing and failed runs included as such)."""
+    records = [_load(run) for run in runs]
+    complete = [r for r in records if r["status"] == "complete"]
+    seeds: dict[str, dict] = {}
+    for seed in dict.fromkeys(r["seed"] for r in records):
+        source = next((r for r in complete if r["seed"] == seed and r["baselines"]), None)
+        seeds[str(seed)] = {
+            "baselines": source["baselines"] if source else [],
+            "from": source["name"] if source else None,
+            "num_classes": source["num_classes"] if source else None,
+            "latency_8bit_ms": source["reference"]["latency_ms"] if source else None,
+        }
+    for record in complete:
+        _with_seed_baselines(record, seeds[str(record["seed"])]["baselines"])
+    for record in records:
+        if record["status"] == "missing" and record["name"] in failures:
+            record["status"] = "failed"
+    first = complete[0] if complete else None
+    config = first["config"] if first else {}
+    methods = list(dict.fromkeys(r["method"] for r in records))
+    betas = list(dict.fromkeys(r["beta"] for r in records))
+    return {
+        "command": command,
+        "model": config.get("model"),
+        "dataset": config.get("dataset"),
+        "hw": config.get("hw"),
+        "final_budget": first["final_budget"] if first else None,
+        "num_classes": first["num_classes"] if first else None,
+        "runs": records,
+        "seeds": seeds,
+        "groups": _groups(records, methods, betas),
+        "uniform": _uniform(seeds),
+        "statistics": _statistics(records, betas),
+        "failed": failures,
+    }
+
+
+def write(summary: dict, out: Path) -> dict[str, Path]:
+    """Writes compare.json, compare.md and compare.png into ``out``; returns their paths."""
+    from .plot import render_plot
+    from .table import render_markdown
+
+    paths = {name: out / f"compare.{name}" for name in ("json", "md", "png")}
+    paths["json"].write_text(json.dumps(summary, indent=2) + "\n")
+    paths["md"].write_text(render_markdown(summary))
+    render_plot(summary, paths["png"])
+    return paths

@@ -83,8 +83,9 @@ def _plot_pareto(path: Path, meta: dict, records: list[dict], front: list[dict])
         right.scatter(b["latency_ms"], b["test_top1"], marker="s", s=50, zorder=3, label=f"uniform {b['bits']} bit")
     right.set_title(f"final: test split, {meta.get('final_budget', '')} each", fontsize=9)
     for ax in (left, right):
-        ax.axhline(chance, color="tab:red", lw=0.8, ls=":", label=f"chance ({chance:.0f} %)")
-        _zoom_to_data(ax, chance)
+        shown = _zoom_to_data(ax, chance)
+        where = "" if shown else ", below the axis"
+        ax.axhline(chance, color="tab:red", lw=0.8, ls=":", label=f"chance ({chance:.0f} %{where})")
         ax.set_xlabel(f"simulated latency (ms) on {meta['hw']}")
         ax.set_ylabel("top-1 (%)")
         ax.grid(alpha=0.3)
@@ -95,15 +96,17 @@ def _plot_pareto(path: Path, meta: dict, records: list[dict], front: list[dict])
     plt.close(fig)
 
 
-def _zoom_to_data(ax, chance: float) -> None:
-    """Keep the y axis on the models, not on the chance line, when every model is far above it;
-    the chance line then stays off-screen and its legend entry says where it is."""
+def _zoom_to_data(ax, chance: float) -> bool:
+    """Fit the y axis to the models; include the chance line only when some model is within 20
+    points of it. Returns whether chance is on the axis."""
     ys = [y for collection in ax.collections for y in collection.get_offsets()[:, 1]]
     if not ys:
-        return
+        return True
     low, high = min(ys), max(ys)
     pad = max(1.0, 0.1 * (high - low))
-    ax.set_ylim(min(low - pad, chance - 1) if low - chance < 20 else low - pad, min(100.5, high + pad))
+    near = low - chance < 20
+    ax.set_ylim(min(low - pad, chance - 1) if near else low - pad, min(100.5, high + pad))
+    return near
 
 
 def _plot_bits(path: Path, layers: list[dict]) -> None:

@@ -53,7 +53,7 @@ class Timings:
 
     propose: float = 0.0
     cost: float = 0.0
-    train: float = 0.0
+    train: float = 0.0  # a candidate: load the checkpoint, fine-tune, evaluate
     update: float = 0.0
     history: float = 0.0
     checkpoint: float = 0.0

@@ -317,3 +317,35 @@ def test_cli_checks_options_against_search_config_and_prints_the_table(tmp_path,
     assert printed.startswith(f"4 of 4 runs already complete, skipped\n{study_dir / 'compare.md'}\n| method | β |")
     assert "| amed | 1 | 2 | 89.00 [88.00, 90.00] |" in printed
     assert "amed compare --out" in (study_dir / "compare.md").read_text()
+
+
+def test_real_tiny_study_survives_a_kill(tmp_path, digits_checkpoint):
+    """`amed compare` on real searches (digits, 2 seeds x {amed, random}, a tiny budget): killed
+    mid-study with SIGKILL, the same command finishes the rest and writes every file."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "study"
+    options = json.dumps({"weights": str(digits_checkpoint), "batches_per_step": 1, "final_batches": 1,
+                          "final_points": 1})  # fmt: skip
+    command = [sys.executable, "-m", "amed.cli", "compare", f"--out={out}", "--seeds=0,1", "--dataset=digits",
+               "--steps=3", f"--options={options}"]  # fmt: skip
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and proc.poll() is None:
+        if any((run / "search.json").is_file() and "final" in json.loads((run / "search.json").read_text() or "{}")
+               for run in out.glob("*-s*")):  # fmt: skip
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, "the study ended before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    again = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr
+    summary = json.loads((out / "compare.json").read_text())
+    assert sorted(r["name"] for r in summary["runs"]) == ["amed-b1-s0", "amed-b1-s1", "random-b1-s0", "random-b1-s1"]
+    assert all(r["status"] == "complete" for r in summary["runs"])
+    assert (out / "compare.md").read_text().count("| amed") >= 1
+    assert (out / "compare.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -18,7 +18,7 @@ from pathlib import Path
 from amed.errors import AmedIOError
 from amed.search.history import front_2d
 
-__all__ = ["PARETO_FIELDS", "load_run", "render", "summary"]
+__all__ = ["PARETO_FIELDS", "load_run", "render", "summary", "zoom_to_data"]
 
 PARETO_FIELDS = ("step", "top1", "top5", "ce", "latency_ms", "size_bytes", "energy_uj", "objective", "bits")
 
@@ -83,7 +83,7 @@ def _plot_pareto(path: Path, meta: dict, records: list[dict], front: list[dict])
         right.scatter(b["latency_ms"], b["test_top1"], marker="s", s=50, zorder=3, label=f"uniform {b['bits']} bit")
     right.set_title(f"final: test split, {meta.get('final_budget', '')} each", fontsize=9)
     for ax in (left, right):
-        shown = _zoom_to_data(ax, chance)
+        shown = zoom_to_data(ax, chance)
         where = "" if shown else ", below the axis"
         ax.axhline(chance, color="tab:red", lw=0.8, ls=":", label=f"chance ({chance:.0f} %{where})")
         ax.set_xlabel(f"simulated latency (ms) on {meta['hw']}")
@@ -96,7 +96,7 @@ def _plot_pareto(path: Path, meta: dict, records: list[dict], front: list[dict])
     plt.close(fig)
 
 
-def _zoom_to_data(ax, chance: float) -> bool:
+def zoom_to_data(ax, chance: float) -> bool:
     """Fit the y axis to the models; include the chance line only when some model is within 20
     points of it. Returns whether chance is on the axis."""
     ys = [y for collection in ax.collections for y in collection.get_offsets()[:, 1]]

@@ -11,7 +11,8 @@ _MARKERS = ("o", "^", "s", "D", "v", "P", "X", "*")
 
 
 def render_plot(summary: dict, path: Path) -> None:
-    """Colour by method, marker by beta; baselines black and labelled; a dashed chance line."""
+    """Colour by method, marker by beta; baselines black and labelled; the y axis on the models, with
+    a dashed chance line where it is within reach of them."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -39,8 +40,11 @@ def render_plot(summary: dict, path: Path) -> None:
                             xytext=(4, 3), textcoords="offset points")  # fmt: skip
                 labelled.add(baseline["label"])
     if summary["num_classes"]:
+        from amed.report import zoom_to_data
+
         chance = 100.0 / summary["num_classes"]
-        ax.axhline(chance, color="gray", linestyle="--", linewidth=1, label=f"chance ({chance:.3g} %)")
+        where = "" if zoom_to_data(ax, chance) else ", below the axis"
+        ax.axhline(chance, color="gray", linestyle="--", linewidth=1, label=f"chance ({chance:.3g} %{where})")
     ax.set_xlabel("simulated latency (ms)")
     ax.set_ylabel("test top-1 (%)")
     title = f"{summary['model']} on {summary['dataset']}, {summary['hw']}"

@@ -50,9 +50,15 @@ def folder(tmp_path):
                                      "latency_ms": lat, "size_bytes": 10.0, "energy_uj": 1.0}  # fmt: skip
     meta = {
         "config": {"method": "amed", "model": "tiny", "dataset": "digits", "bits": [2, 4, 8], "beta": 1.0, "seed": 0},
-        "budget": "2 batches of 32", "hw": "scalesim", "searched": LAYERS, "fixed": {"stem": [8, 8]},
+        "budget": "2 batches of 32", "final_budget": "8 batches of 32", "hw": "scalesim", "num_classes": 10,
+        "searched": LAYERS, "fixed": {"stem": [8, 8]},
         "reference": {"ce": 0.9, "top1": 60.0, "top5": 95.0, "latency_ms": 4.0, "size_bytes": 400.0},
-        "baselines": [{"bits": 8, "ce": 0.8, "top1": 82.0, "top5": 99.0, "latency_ms": 4.0, "size_bytes": 400.0}],
+        "final": {"label": "chosen", "bits": [4, 4], "test_ce": 0.6, "test_top1": 79.0, "latency_ms": 2.0,
+                  "size_bytes": 200.0},
+        "final_pareto": [{"label": "pareto", "bits": [2, 2], "test_ce": 0.9, "test_top1": 71.0, "latency_ms": 1.0,
+                          "size_bytes": 100.0}],
+        "baselines": [{"bits": 8, "label": "uniform-8", "test_ce": 0.8, "test_top1": 82.0, "latency_ms": 4.0,
+                       "size_bytes": 400.0}],
         "best": {**records[1], "meets_threshold": True},
         "best_layers": [layer("stem", 8, 1.0), layer("a", 4, 0.5), layer("b", 4, 0.5)],
         "reference_layers": [layer("stem", 8, 1.0), layer("a", 8, 1.5), layer("b", 8, 1.5)],
@@ -68,7 +74,18 @@ def test_render_writes_front_and_plots(folder):
     assert [(int(r["step"]), r["bits"]) for r in rows] == [(1, "2-2"), (2, "4-4")]
     for name in ("pareto.png", "bits.png", "latency.png"):
         assert (folder / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert "best (step 2)" in text and "uniform 8 (reference)" in text and "2 layers at 4" in text
+    assert "chosen (step 2)" in text and "uniform 8 (reference)" in text and "2 layers at 4" in text
+    assert "final stage (test split; every model 8 batches of 32" in text and "WARNING" not in text
+    final_rows = text.split("final stage")[1].splitlines()
+    assert any(line.startswith("chosen") and "79.00" in line for line in final_rows)
+    assert any(line.startswith("uniform 8") and "82.00" in line for line in final_rows)
+
+
+def test_summary_warns_when_a_model_is_near_chance(folder):
+    meta = json.loads((folder / "search.json").read_text())
+    meta["final_pareto"][0]["test_top1"] = 12.0
+    text = summary(meta, read(folder / "history.jsonl"))
+    assert "WARNING: pareto within 10 points of chance (10.0 %)" in text
 
 
 def test_summary_counts_over_cap_samples(folder):

@@ -111,7 +111,8 @@ def test_amed_finetune_command_line(tmp_path, capsys):
     assert "resnet20 on digits, 3 bits, 1 epochs: val top-1" in printed
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["args"]["train_subset"] == 256 and metrics["args"]["val_subset"] is None
-    assert metrics["final"]["samples"] == 360
+    assert metrics["final"]["samples"] == 288  # the search-validation split
+    assert metrics["test"]["samples"] == 360 and "test top-1" in printed
     assert (out / "model.pt").is_file()
 
     assert main(["finetune", "--model", "vgg", "--dataset", "digits", "--out", str(out), "--progress", "false"]) == 1

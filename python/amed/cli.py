@@ -332,10 +332,11 @@ class Amed:
             val_subset=val_subset, workers=workers, seed=seed, threads=threads,
             device=_text(device, "device"), progress=_flag(progress, "progress"),
         )  # fmt: skip
-        final = metrics["final"]
+        final, test = metrics["final"], metrics["test"]
         print(
             f"{model} on {dataset}, {metrics['args']['bits']} bits, {len(metrics['epochs'])} epochs: "
-            f"val top-1 {final['top1']:.2f}%, top-5 {final['top5']:.2f}%, CE {final['loss']:.4f}"
+            f"val top-1 {final['top1']:.2f}%, top-5 {final['top5']:.2f}%, CE {final['loss']:.4f}; "
+            f"test top-1 {test['top1']:.2f}%"
         )
         print(f"wrote {Path(str(out)) / 'model.pt'} and {Path(str(out)) / 'metrics.json'}")
 

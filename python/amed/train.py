@@ -211,7 +211,8 @@ def run_finetune(
     """Build, quantize (uniform `bits`, 2..8; 32 = full precision), fine-tune and save to `out`.
 
     Writes `out/model.pt` ({"model", "dataset", "allocation", "state_dict"}) and `out/metrics.json`
-    (the arguments, the metrics before training and per epoch). Returns the metrics dict.
+    (the arguments, the search-validation metrics before training and per epoch, and the test
+    metrics of the final model). Returns the metrics dict.
     """
     from amed.data import load_data
     from amed.models import build_model
@@ -284,6 +285,7 @@ def run_finetune(
         "initial": asdict(initial),
         "epochs": history,
         "final": history[-1]["val"] if history else asdict(initial),
+        "test": asdict(evaluate(net, data.test, device=device, progress=progress)),
     }
     (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     return metrics

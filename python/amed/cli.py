@@ -168,11 +168,11 @@ class Amed:
         method: str = "amed",
         beta: float = 1.0,
         bits: Any = "2,3,4,8",
-        steps: int = 64,
+        steps: Optional[int] = None,
         protocol: str = "checkpoint",
-        batches_per_step: int = 16,
+        batches_per_step: Optional[int] = None,
         candidate_lr: float = 0.005,
-        final_batches: int = 256,
+        final_batches: Optional[int] = None,
         final_lr: float = 0.01,
         final_points: int = 3,
         baselines: bool = True,
@@ -185,7 +185,7 @@ class Amed:
         batch_size: int = 32,
         train_subset: Optional[int] = None,
         val_subset: Optional[int] = 1000,
-        test_subset: Optional[int] = None,
+        test_subset: Optional[int] = 5000,
         weights: Optional[str] = None,
         seed: int = 0,
         threads: int = 1,
@@ -203,13 +203,15 @@ class Amed:
             method: amed, random, or uniform-B (e.g. uniform-4): the same loop with another proposer.
             beta: latency weight of the objective; higher favours faster allocations.
             bits: candidate bitwidths, e.g. 2,3,4,8.
-            steps: number of sampled allocations.
+            steps: number of sampled allocations (default per model: resnet20 64, resnet18 and
+                mobilenet_v2 48, resnet50 32).
             protocol: checkpoint (every candidate fine-tuned from the converged start) or
                 continued (the paper's: one model trained across the samples).
-            batches_per_step: fine-tune batches per candidate.
+            batches_per_step: fine-tune batches per candidate (default per model: 16, 12, 12, 8).
             candidate_lr: SGD learning rate of a candidate's fine-tune.
             final_batches: fine-tune batches of every model in the final stage (chosen, Pareto
-                points, uniform baselines), each then evaluated once on the test split.
+                points, uniform baselines), each then evaluated once on the test split (default
+                per model: 256, 128, 128, 64).
             final_lr: peak SGD learning rate of the final stage (cosine decay).
             final_points: models of the search's Pareto front given the final budget, chosen included.
             baselines: also train uniform baselines (every bit choice and 8) in the final stage.

@@ -36,6 +36,17 @@ SCORE_INITS = ("zeros", "uniform")
 
 _FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
 
+#: Budgets a search of each model gets unless they are given (steps, batches per candidate, final
+#: batches), sized so that a search finishes on a 2-core CPU (docs/search.md has the timings).
+#: A candidate's fine-tune costs ResNet-50 about 25 times what it costs ResNet-20.
+MODEL_BUDGETS = {
+    "resnet20": (64, 16, 256),
+    "resnet18": (48, 12, 128),
+    "mobilenet_v2": (48, 12, 128),
+    "resnet50": (32, 8, 64),
+}
+_BUDGET_FIELDS = ("steps", "batches_per_step", "final_batches")
+
 
 def default_dataset() -> str:
     """Fashion-MNIST where the Debian package put it, otherwise scikit-learn's digits (offline)."""
@@ -80,6 +91,7 @@ class SearchConfig:
     a value v: over-cap samples are credited -v).
     ``weights``: None starts from the converged 8-bit checkpoint of ``amed pretrain`` (trained and
     cached on first use), "none" from random weights, "torchvision" or a path from those weights.
+    ``steps``, ``batches_per_step``, ``final_batches``: None takes the model's `MODEL_BUDGETS`.
     ``threads``: torch's intra-op threads. One by default: the result is then bit-identical on
     any machine, and on a busy 2-core host more threads oversubscribe the cores and run slower.
     """
@@ -90,11 +102,11 @@ class SearchConfig:
     out: str = "amed-out"
     method: str = "amed"
     bits: tuple[int, ...] = (2, 3, 4, 8)
-    steps: int = 64
+    steps: Optional[int] = None
     protocol: str = "checkpoint"
-    batches_per_step: int = 16
+    batches_per_step: Optional[int] = None
     candidate_lr: float = 0.005
-    final_batches: int = 256
+    final_batches: Optional[int] = None
     final_lr: float = 0.01
     final_points: int = 3
     baselines: bool = True
@@ -112,7 +124,7 @@ class SearchConfig:
     batch_size: int = 32
     train_subset: Optional[int] = None
     val_subset: Optional[int] = 1000
-    test_subset: Optional[int] = None
+    test_subset: Optional[int] = 5000
     weights: Optional[str] = None
     compat: str = "scalesim-v3"
     seed: int = 0
@@ -122,6 +134,10 @@ class SearchConfig:
         if not self.dataset:
             object.__setattr__(self, "dataset", default_dataset())
         object.__setattr__(self, "bits", parse_bits(self.bits))
+        budget = dict(zip(_BUDGET_FIELDS, MODEL_BUDGETS.get(self.model, MODEL_BUDGETS["resnet20"])))
+        for name in _BUDGET_FIELDS:
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, budget[name])
         for name in ("steps", "final_batches", "final_points", "seed"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:

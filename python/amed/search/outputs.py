@@ -4,7 +4,6 @@ SCALE-Sim-style reports of the best allocation, and (through `amed.report`) plot
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 from .checkpoint import save_json
 from .loop import SEARCH_FILE, Search, SearchResult

@@ -110,6 +110,7 @@ class Search:
         from amed.train import seed_everything
 
         c = self.config
+        start = _start_weights(c, self.progress)  # a pretrain that fills the cache uses torch's threads
         torch.set_num_threads(c.threads)
         seed_everything(c.seed)
         self.objective = Objective(
@@ -125,7 +126,7 @@ class Search:
                      image_size=self.data.image_size)  # fmt: skip
         self.topology = extract(build_model(c.model, **shape), (shape["in_channels"],) + (shape["image_size"],) * 2,
                                 name=c.model)  # fmt: skip
-        model = build_model(c.model, **shape, weights=_start_weights(c, self.progress))
+        model = build_model(c.model, **shape, weights=start)
         if quantized_layers(model, include_fixed=True):
             set_bits(model, [8] * len(get_allocation(model)))
         else:

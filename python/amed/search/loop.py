@@ -111,6 +111,7 @@ class Search:
 
         c = self.config
         start = _start_weights(c, self.progress)  # a pretrain that fills the cache uses torch's threads
+        self.start = start
         torch.set_num_threads(c.threads)
         seed_everything(c.seed)
         self.objective = Objective(
@@ -273,6 +274,7 @@ class Search:
             "final_budget": self.config.final_budget(),
             "hw": self.hw.name,
             "num_classes": self.data.num_classes,
+            "start": self.start,
             "searched": self.searched,
             "fixed": {n: list(b) for n, b in self.fixed.items()},
             "reference": self.reference,

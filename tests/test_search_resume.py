@@ -111,3 +111,38 @@ def test_the_papers_continued_protocol_resumes_exactly(tmp_path):
     assert (stopped / "model_state.pt").is_file()
     run(_config(stopped, protocol="continued", steps=4), resume=True, progress=False)
     assert _history(stopped) == _history(straight)
+
+
+def test_a_second_search_on_a_busy_folder_fails_at_once(tmp_path):
+    from amed.errors import ConfigError
+    from amed.search.lock import folder_lock
+
+    out = tmp_path / "busy"
+    with folder_lock(out):  # another search holds the folder
+        with pytest.raises(ConfigError, match=r"is in use by another search \(pid \d+\)"):
+            run(_config(out, steps=1), progress=False)
+    assert not (out / "history.jsonl").exists()
+
+
+def test_resume_without_the_checkpoint_is_refused(tmp_path):
+    from amed.errors import AmedIOError
+
+    out = tmp_path / "o"
+    run(_config(out, steps=2), progress=False)
+    (out / "checkpoint.json").unlink()
+    with pytest.raises(AmedIOError, match="holds history.jsonl but no checkpoint.json"):
+        run(_config(out, steps=3), resume=True, progress=False)
+    assert len((out / "history.jsonl").read_text().splitlines()) == 2  # nothing lost
+
+
+def test_resume_after_the_hardware_file_changed_is_refused(tmp_path, configs):
+    from amed.errors import ConfigError
+
+    hw = tmp_path / "mine.toml"
+    hw.write_text((configs / "scalesim.toml").read_text())
+    out = tmp_path / "o"
+    run(_config(out, steps=1, hw=str(hw)), progress=False)
+    hw.write_text(hw.read_text().replace("ghz = 0.2", "ghz = 0.4"))
+    with pytest.raises(ConfigError, match="hardware config .* changed") as info:
+        run(_config(out, steps=2, hw=str(hw)), resume=True, progress=False)
+    assert info.value.field == "hw"

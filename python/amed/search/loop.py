@@ -20,6 +20,7 @@ earliest step on ties. Every choice uses the search-validation split; test figur
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import time
@@ -29,7 +30,7 @@ from typing import Optional
 import torch
 from tqdm.auto import tqdm
 
-from amed.errors import AllocationError, ConfigError
+from amed.errors import AllocationError, AmedIOError, ConfigError
 from amed.objective import Objective
 
 from . import checkpoint as ckpt
@@ -234,6 +235,7 @@ class Search:
         state = {
             "step": step,
             "config": self.config.to_dict(),
+            "hw_sha256": self._hw_hash(),
             "proposer": self.proposer.state(),
             "reference": self.reference,
             "best": self.best,
@@ -255,6 +257,12 @@ class Search:
                 f"cannot resume {self.out}: it was started with {details}; use the same options or another --out",
                 field=changed[0],
             )
+        if state.get("hw_sha256") != self._hw_hash():
+            raise ConfigError(
+                f"cannot resume {self.out}: the hardware config {self.config.hw!r} changed since the search "
+                "started (its latencies would not compare with the reference); restore it or choose another --out",
+                field="hw",
+            )
         self.reference, self.best, self.finals = state["reference"], state["best"], state.get("finals", {})
         self.proposer = make_proposer(self.config, len(self.searched), state["proposer"])
         if self.config.protocol == "continued":
@@ -266,6 +274,9 @@ class Search:
                 if r["evaluated"]:
                     self.evaluator.memo[tuple(r["bits"])] = {k: r[k] for k in ("ce", "top1", "top5")}
         return int(state["step"])
+
+    def _hw_hash(self) -> str:
+        return hashlib.sha256(self.hw.to_toml().encode()).hexdigest()
 
     def _write_meta(self, **extra) -> None:
         meta = {
@@ -285,6 +296,12 @@ class Search:
     # -- the loop -----------------------------------------------------------------------------
 
     def run(self, *, resume: bool = False) -> SearchResult:
+        from .lock import folder_lock
+
+        with folder_lock(self.out):
+            return self._run(resume)
+
+    def _run(self, resume: bool) -> SearchResult:
         from .final import FinalStage
 
         history_path = self.out / history.HISTORY_FILE
@@ -293,6 +310,12 @@ class Search:
             raise ConfigError(
                 f"{self.out} already holds a search; pass --resume to continue it or choose another --out",
                 field="out",
+            )
+        if resume and not checkpoint_path.exists() and history.read(history_path):
+            raise AmedIOError(
+                f"cannot resume {self.out}: it holds {history.HISTORY_FILE} but no {ckpt.CHECKPOINT_FILE}, so the "
+                "sampler's state is lost; move the folder away to keep that history, or choose another --out",
+                file=str(checkpoint_path),
             )
         self._build()
         start = 0

@@ -17,16 +17,30 @@ needs_fashion = pytest.mark.skipif(
 )
 
 
-def test_digits_split_is_fixed_stratified_and_normalised():
+def test_digits_splits_are_fixed_stratified_and_normalised():
     data = load_data("digits", batch_size=32, seed=3)
-    assert (len(data.train.dataset), len(data.val.dataset)) == (1437, 360)
+    splits = (data.train.dataset, data.val.dataset, data.test.dataset)
+    # 1797 images: 20 % test, then 20 % of the rest search-validation, both stratified.
+    assert [len(s) for s in splits] == [1149, 288, 360]
     assert (data.num_classes, data.in_channels, data.image_size) == (10, 1, 8)
     images, labels = data.train.dataset.tensors
-    assert images.shape == (1437, 1, 8, 8)
+    assert images.shape == (1149, 1, 8, 8)
+    # Normalised with the training split's statistics.
     assert abs(images.mean().item()) < 1e-5 and images.std().item() == pytest.approx(1.0, abs=1e-4)
-    assert torch.bincount(data.val.dataset.tensors[1]).min() >= 35  # stratified: 36 or 35 per class
+    from sklearn.datasets import load_digits
+
+    per_class = np.bincount(load_digits().target)
+    for split in splits:
+        counts = torch.bincount(split.tensors[1], minlength=10).numpy()
+        # Stratified: each class keeps its share of the 1797 images, to within 2 images.
+        assert np.abs(counts - per_class * len(split) / per_class.sum()).max() <= 2
+    # Disjoint: no image appears in two splits.
+    rows = [{tuple(x.flatten().tolist()) for x in s.tensors[0]} for s in splits]
+    assert not (rows[0] & rows[1]) and not (rows[0] & rows[2]) and not (rows[1] & rows[2])
+    # The split does not depend on the seed.
     other = load_data("digits", seed=99)
-    assert torch.equal(other.val.dataset.tensors[0], data.val.dataset.tensors[0])
+    for mine, theirs in zip(splits, (other.train.dataset, other.val.dataset, other.test.dataset)):
+        assert torch.equal(mine.tensors[0], theirs.tensors[0])
 
 
 def test_same_seed_gives_the_same_batches():
@@ -39,21 +53,40 @@ def test_same_seed_gives_the_same_batches():
 
 @needs_fashion
 def test_fashion_mnist_reads_the_idx_files():
-    data = load_data("fashion-mnist", batch_size=50, train_subset=500, val_subset=200, seed=0)
-    assert (len(data.train.dataset), len(data.val.dataset)) == (500, 200)
-    assert len(data.train.dataset.dataset) == 60000 and len(data.val.dataset.dataset) == 10000
-    images, labels = next(iter(data.val))
+    data = load_data("fashion-mnist", batch_size=50, train_subset=500, val_subset=200, test_subset=300, seed=0)
+    assert [len(d.dataset) for d in (data.train, data.val, data.test)] == [500, 200, 300]
+    assert len(data.test.dataset.dataset) == 10000
+    images, labels = next(iter(data.test))
     assert images.shape == (50, 1, 28, 28) and images.dtype == torch.float32
     assert labels.min() >= 0 and labels.max() <= 9
-    full_val = data.val.dataset.dataset
+    full_test = data.test.dataset.dataset
     # Independent read of the first test label and image with gzip + numpy.
     with gzip.open(Path(FASHION_MNIST_DIR) / "t10k-labels-idx1-ubyte.gz") as f:
         first_labels = np.frombuffer(f.read(), dtype=np.uint8, offset=8)
-    assert full_val.labels[:100].tolist() == first_labels[:100].tolist()
+    assert full_test.labels[:100].tolist() == first_labels[:100].tolist()
     with gzip.open(Path(FASHION_MNIST_DIR) / "t10k-images-idx3-ubyte.gz") as f:
         first_image = np.frombuffer(f.read(), dtype=np.uint8, offset=16, count=784).reshape(28, 28)
-    assert torch.equal(full_val.images[0, 0], torch.from_numpy(first_image.copy()))
-    assert torch.bincount(full_val.labels).tolist() == [1000] * 10
+    assert torch.equal(full_test.images[0, 0], torch.from_numpy(first_image.copy()))
+    assert torch.bincount(full_test.labels).tolist() == [1000] * 10
+
+
+@needs_fashion
+def test_fashion_mnist_search_validation_is_held_out_of_the_training_images():
+    data = load_data("fashion-mnist", batch_size=50, seed=0)
+    train, val, test = data.train.dataset, data.val.dataset, data.test.dataset
+    # 6000 of the 60000 training images are the search-validation split; test is the t10k file.
+    assert (len(train), len(val), len(test)) == (54000, 6000, 10000)
+    assert len(train.dataset) == len(val.dataset) == 60000
+    assert train.dataset.images is val.dataset.images  # the same images, another transform
+    assert not set(train.indices) & set(val.indices)
+    assert sorted(train.indices + val.indices) == list(range(60000))
+    # Search-validation images come without augmentation: the same image twice is identical.
+    first, _ = val[0]
+    again, _ = val[0]
+    assert torch.equal(first, again)
+    # The held-out part is fixed by the dataset, not by the run's seed.
+    other = load_data("fashion-mnist", batch_size=50, seed=7)
+    assert other.val.dataset.indices == val.indices and other.train.dataset.indices == train.indices
 
 
 def test_imagefolder_layout(tmp_path):
@@ -66,7 +99,7 @@ def test_imagefolder_layout(tmp_path):
             for i in range(2):
                 Image.fromarray(np.full((40, 30, 3), 60 * i, dtype=np.uint8)).save(folder / f"{i}.png")
     data = load_data(f"imagefolder:{tmp_path}", batch_size=4)
-    images, labels = next(iter(data.val))
+    images, labels = next(iter(data.test))  # PATH/val is the test split
     assert images.shape == (4, 3, 224, 224) and data.num_classes == 2
     assert labels.tolist() == [0, 0, 1, 1]
 

@@ -103,3 +103,25 @@ def test_bad_checkpoints_are_named(tmp_path):
     torch.save(build_model("resnet20", num_classes=100).state_dict(), other)
     with pytest.raises(AmedIOError, match="does not fit this model"):
         load_checkpoint(model, other)
+
+
+def test_weights_of_another_architecture_or_class_count_are_refused_concisely(tmp_path):
+    model = build_model("resnet20", num_classes=10, in_channels=1, image_size=8)
+    other_arch = tmp_path / "resnet18.pt"
+    torch.save({"state_dict": build_model("resnet18", num_classes=10, in_channels=1, image_size=8).state_dict()}, other_arch)
+    with pytest.raises(AmedIOError) as err:
+        load_checkpoint(model, other_arch)
+    message = str(err.value)
+    assert err.value.file == str(other_arch)
+    assert "missing keys: layer1.2.conv1.weight" in message and "unexpected keys: layer2.0.downsample.0.weight" in message
+    assert "in all)" in message and "shape mismatches (checkpoint vs model): conv1.weight (64, 1, 3, 3) vs (16, 1, 3, 3)" in message
+    assert "another architecture or class count" in message and len(message) < 700
+    assert "Error(s) in loading state_dict" not in message  # not torch's RuntimeError text
+
+    other_classes = tmp_path / "classes.pt"
+    torch.save(build_model("resnet20", num_classes=100, in_channels=1, image_size=8).state_dict(), other_classes)
+    with pytest.raises(AmedIOError) as err:
+        load_checkpoint(model, other_classes)
+    message = str(err.value)
+    assert "2 shape mismatches (checkpoint vs model): fc.weight (100, 64) vs (10, 64), fc.bias (100,) vs (10,)" in message
+    assert "missing" not in message and "unexpected" not in message

@@ -357,3 +357,34 @@ def test_qat_at_4_bits_keeps_accuracy_on_real_digits(one_thread):
     # and 98.06%). The bound leaves 1.6 points (6 of 360 images) of margin.
     assert fp32 > 95.0
     assert int4 >= fp32 - 3.0
+
+
+@pytest.mark.parametrize(("kind", "signed"), [("weight", True), ("act", True), ("act", False)])
+@pytest.mark.parametrize("scale", (0.0, -0.0, -1e-12, -0.37))
+def test_a_zero_or_negative_scale_stays_finite_and_acts_like_its_absolute_value(kind, signed, scale):
+    """The cause of the NaN in MobileNetV2's depthwise convs: SGD drove a weight step through zero.
+    A raw step of 0 divided by zero and a negative one flipped the grid; the step in use is
+    |scale| floored at MIN_STEP, so the forward and both gradients stay finite."""
+    from amed.quant.lsq import MIN_STEP
+
+    torch.manual_seed(0)
+    x = torch.randn(4, 3, 5, 5)
+    x = x if signed else x.relu()
+    upstream = torch.randn_like(x)
+    q = make_quantizer(4, kind, signed, scale)
+    x1 = x.clone().requires_grad_(True)
+    out = q(x1)
+    out.backward(upstream)
+    step = q.step()
+    assert step.item() > 0 and step.item() == pytest.approx(max(abs(scale), MIN_STEP), rel=1e-6)
+    assert torch.isfinite(out).all()
+    assert torch.isfinite(x1.grad).all() and torch.isfinite(q.scale.grad).all()
+    if scale < -MIN_STEP:
+        positive = make_quantizer(4, kind, signed, -scale)
+        x2 = x.clone().requires_grad_(True)
+        expected = positive(x2)
+        expected.backward(upstream)
+        assert torch.equal(out, expected)
+        torch.testing.assert_close(x1.grad, x2.grad)
+        # d step / d scale = sign(scale): the same size of update, toward a larger |scale|.
+        torch.testing.assert_close(q.scale.grad, -positive.scale.grad)

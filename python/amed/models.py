@@ -210,9 +210,45 @@ def load_checkpoint(model: nn.Module, path: str | os.PathLike) -> None:
         layers = [n for n, m in model.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
         full_precision = [n for n in layers if f"{n}.weight_quantizer.scale" not in state]
         quantize_model(model, skip=full_precision)
+    mismatch = _state_mismatch(model, state)
+    if mismatch:
+        raise AmedIOError(
+            f"checkpoint {path} does not fit this model ({mismatch}); was it saved for another "
+            "architecture or class count? Pass --weights of a checkpoint of this model and dataset, "
+            "or --weights none",
+            file=str(path),
+        )
     try:
         model.load_state_dict(state)
     except RuntimeError as err:
-        raise AmedIOError(
-            f"checkpoint {path} does not fit this model: {err}", file=str(path)
-        ) from None
+        raise AmedIOError(f"checkpoint {path} does not fit this model: {err}", file=str(path)) from None
+
+
+def _few(items: list[str], shown: int = 3) -> str:
+    """The first `shown` items and how many there are in all."""
+    more = f", ... ({len(items)} in all)" if len(items) > shown else ""
+    return ", ".join(items[:shown]) + more
+
+
+def _state_mismatch(model: nn.Module, state: dict) -> str:
+    """Missing keys, unexpected keys and shape mismatches of `state` against `model`, concisely
+    (a few of each kind with counts); "" when the keys and shapes all fit."""
+    own = model.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    shapes = [
+        f"{k} {tuple(state[k].shape)} vs {tuple(own[k].shape)}"
+        for k in own
+        if k in state
+        and isinstance(own[k], torch.Tensor)
+        and isinstance(state[k], torch.Tensor)
+        and own[k].shape != state[k].shape
+    ]
+    parts = []
+    if missing:
+        parts.append(f"{len(missing)} missing keys: {_few(missing)}")
+    if unexpected:
+        parts.append(f"{len(unexpected)} unexpected keys: {_few(unexpected)}")
+    if shapes:
+        parts.append(f"{len(shapes)} shape mismatches (checkpoint vs model): {_few(shapes, 2)}")
+    return "; ".join(parts)

@@ -15,9 +15,8 @@ from __future__ import annotations
 
 import pytest
 
+from amed import store
 from amed.search import Search, SearchConfig
-from amed.search import checkpoint as ckpt
-from amed.search import history
 
 STEPS = 6
 
@@ -58,13 +57,13 @@ def test_propose_cost_update(benchmark, search):
 
 
 def test_history_and_checkpoint(benchmark, search, tmp_path):
-    record = history.read(search.out / history.HISTORY_FILE)[-1]
-    path = tmp_path / history.HISTORY_FILE
+    record = store.read_history(search.out / store.HISTORY_FILE)[-1]
+    path = tmp_path / store.HISTORY_FILE
 
     def write_step():
-        history.append(path, record)
+        store.append_record(path, record)
         search._save(STEPS)
 
     search.out = tmp_path  # checkpoint into the scratch folder
     benchmark(write_step)
-    assert ckpt.load(tmp_path / ckpt.CHECKPOINT_FILE)["step"] == STEPS
+    assert store.load_checkpoint(tmp_path / store.CHECKPOINT_FILE)["step"] == STEPS

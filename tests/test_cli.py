@@ -4,10 +4,9 @@ import json
 import subprocess
 import sys
 
-import fire
 import pytest
 
-from amed.cli import Amed, main
+from amed.cli import main
 
 
 def test_hw_lists_shipped_configs(capsys):
@@ -58,26 +57,27 @@ def test_simulate_gemm_topology(capsys, tmp_path):
     assert summary["totals"]["macs"] == 16 * 64 * 32 + 16 * 10 * 64
 
 
-def test_simulate_through_fire_directly(capsys, small3_csv):
-    fire.Fire(Amed, command=["simulate", str(small3_csv), "--hw", "scalesim", "--json", "true"])
+def test_simulate_takes_the_topology_as_an_argument(capsys, small3_csv):
+    assert main(["simulate", str(small3_csv), "--hw", "scalesim", "--json", "true"]) == 0
     assert json.loads(capsys.readouterr().out)["totals"]["layers"] == 3
 
 
 @pytest.mark.parametrize(
-    "argv, message",
+    "argv, code, message",
     [
-        (["simulate", "--topology", "{small3}", "--hw", "nope"], "unknown hardware config 'nope'"),
-        (["simulate", "--topology", "{small3}", "--compat", "v9"], "unknown --compat 'v9'"),
-        (["simulate", "--topology", "/no/such/file.csv"], "cannot read /no/such/file.csv"),
-        (["simulate", "--topology", "{small3}", "--json", "maybe"], "--json expects true or false"),
-        (["hw", "missing_config"], "shipped configs are"),
+        (["simulate", "--topology", "{small3}", "--hw", "nope"], 2, "unknown hardware config 'nope'"),
+        (["simulate", "--topology", "{small3}", "--compat", "v9"], 2, "argument --compat: invalid choice: 'v9'"),
+        (["simulate", "--topology", "/no/such/file.csv"], 1, "cannot read /no/such/file.csv"),
+        (["simulate", "--topology", "{small3}", "--json", "maybe"], 2, "--json: expects true or false"),
+        (["simulate", "{small3}", "--topology", "other.csv"], 2, "as an argument or as --topology, not both"),
+        (["hw", "missing_config"], 2, "shipped configs are"),
     ],
 )
-def test_bad_input_exits_with_a_clear_error(capsys, small3_csv, argv, message):
+def test_bad_input_exits_with_a_clear_error(capsys, small3_csv, argv, code, message):
     argv = [arg.replace("{small3}", str(small3_csv)) for arg in argv]
-    assert main(argv) == 1
+    assert main(argv) == code
     err = capsys.readouterr().err
-    assert err.startswith("amed: error:") and message in err
+    assert err.startswith("amed: error:") and message in err and len(err.strip().splitlines()) == 1
 
 
 def test_missing_argument_is_a_usage_error(capsys):
@@ -97,3 +97,58 @@ def test_search_without_the_torch_extra_says_how_to_install_it(tmp_path):
     assert "needs the 'torch' package of the torch extra" in done.stderr
     assert "pip install 'amed[torch]'" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["search", "--stepz", "3"], "unrecognized arguments: --stepz 3 (did you mean --steps?)"),
+        (["search", "--foo", "1"], "unrecognized arguments: --foo 1"),
+        (["search", "--steps", "1.5"], "argument --steps: expects a whole number, got '1.5'"),
+        (["search", "--bits", "2,3.5"], "argument --bits: must be integers like 2,3,4,8"),
+        (["search", "--candidate-lr", "nan"], "argument --candidate-lr: expects a finite number"),
+        (["search", "--ema", "5"], "--ema must lie in (0, 1]"),
+        (["search", "--model", "vgg"], "unknown --model 'vgg'"),
+        (["search", "--hw", "tpu"], "unknown hardware config 'tpu'"),
+        (["finetune", "--epochz", "2"], "unrecognized arguments: --epochz 2 (did you mean --epochs?)"),
+        (["finetune", "--epochs", "abc"], "argument --epochs: expects a whole number, got 'abc'"),
+        (["simulate", "--jsn"], "unrecognized arguments: --jsn (did you mean --json?)"),
+        (["compare", "--jobs", "0"], "argument --jobs: must be at least 1, got 0"),
+    ],
+)
+def test_bad_flags_fail_before_any_work(capsys, tmp_path, argv, message):
+    # Each would otherwise start a search, a pretrain or a fine-tune: it must fail in the parser or
+    # the config, write nothing and exit 2 with one line.
+    out = tmp_path / "out"
+    assert main([*argv, "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("amed: error:") and message in err and len(err.strip().splitlines()) == 1
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("command", ["simulate", "hw", "search", "pretrain", "finetune", "compare", "report"])
+def test_every_command_has_help(capsys, command):
+    assert main([command, "-h"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"usage: amed {command}") and "--debug" in out
+
+
+def test_help_lists_the_commands(capsys):
+    assert main(["--help"]) == 0
+    out = capsys.readouterr().out
+    for command in ("simulate", "hw", "search", "pretrain", "finetune", "compare", "report"):
+        assert f"    {command}" in out
+
+
+def test_search_help_names_every_setting_and_the_torchvision_start(capsys):
+    assert main(["search", "--help"]) == 0
+    out = capsys.readouterr().out
+    for flag in ("--batch-size", "--weight-decay", "--infeasible-penalty", "--compat", "--alpha", "--resume"):
+        assert flag in out
+    assert "torchvision" in out
+
+
+def test_debug_shows_the_traceback(capsys):
+    assert main(["simulate", "/no/such/file.csv", "--debug"]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" in err and err.strip().splitlines()[-1].startswith("amed: error: cannot read")

@@ -48,8 +48,9 @@ def make_run(folder: Path, fields: dict, final, pareto=(), baselines=(), chain=C
         "final_budget": "256 batches of 32",
     }
     (folder / "search.json").write_text(json.dumps(meta))
-    lines = [{"step": i, "latency_ms": lat, "evaluated": True, "bits": [4], "top1": 80.0}
-             for i, lat in enumerate(chain)]  # fmt: skip
+    lines = [{"step": i, "latency_ms": lat, "evaluated": True, "feasible": True, "bits": [4],
+              "allocation": {"conv": [4, 4]}, "size_bytes": 400.0, "top1": 80.0, "ce": 0.5, "objective": 0.1}
+             for i, lat in enumerate(chain, start=1)]  # fmt: skip
     (folder / "history.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
 
 
@@ -294,7 +295,7 @@ def test_jobs_run_in_spawned_workers(tmp_path):
 )
 def test_cli_rejects_bad_flags_before_making_a_folder(tmp_path, capsys, arguments, flag):
     out = tmp_path / "study"
-    assert main(["compare", "--out", str(out), *arguments]) == 1
+    assert main(["compare", "--out", str(out), *arguments]) == 2
     error = capsys.readouterr().err
     assert error.startswith("amed: error: ") and flag in error and error.count("\n") == 1
     assert not out.exists()
@@ -310,7 +311,7 @@ def test_cli_jobs_message():
 def test_cli_checks_options_against_search_config_and_prints_the_table(tmp_path, study_dir, capsys):
     pytest.importorskip("torch")  # amed.search builds each run's SearchConfig before any folder is made
     out = tmp_path / "other"
-    assert main(["compare", "--out", str(out), "--options", '{"no_such_setting": 1}']) == 1
+    assert main(["compare", "--out", str(out), "--options", '{"no_such_setting": 1}']) == 2
     assert "--options" in capsys.readouterr().err and not out.exists()
     assert main(["compare", "--out", str(study_dir)]) == 0  # every run finished: nothing runs
     printed = capsys.readouterr().out

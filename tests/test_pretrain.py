@@ -222,11 +222,9 @@ def test_an_interrupted_fill_leaves_no_entry(cache, monkeypatch):
 
 
 def test_cli_pretrain_prints_the_path_and_the_metrics(cache, capsys):
-    import fire
+    from amed.cli import main
 
-    from amed.cli import Amed
-
-    fire.Fire(Amed, command=["pretrain", "--model", "resnet20", "--dataset", "digits", "--progress", "false"])
+    assert main(["pretrain", "--model", "resnet20", "--dataset", "digits", "--progress", "false"]) == 0
     out = capsys.readouterr().out
     key = cache_key("resnet20", "digits", **KEY_ARGS)
     assert f"checkpoint: {cache / key / 'model.pt'}" in out

@@ -115,13 +115,28 @@ def test_the_papers_continued_protocol_resumes_exactly(tmp_path):
 
 def test_a_second_search_on_a_busy_folder_fails_at_once(tmp_path):
     from amed.errors import ConfigError
-    from amed.search.lock import folder_lock
+    from amed.store import folder_lock
 
     out = tmp_path / "busy"
     with folder_lock(out):  # another search holds the folder
         with pytest.raises(ConfigError, match=r"is in use by another search \(pid \d+\)"):
             run(_config(out, steps=1), progress=False)
     assert not (out / "history.jsonl").exists()
+
+
+def test_two_searches_started_on_one_folder(tmp_path):
+    # The second fails at once and the first runs on, untouched.
+    out = tmp_path / "shared"
+    first = subprocess.Popen(_cli(out), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and first.poll() is None and not (out / "history.jsonl").exists():
+        time.sleep(0.01)
+    second = subprocess.run(_cli(out), capture_output=True, text=True, timeout=120)
+    assert second.returncode == 2
+    assert second.stderr.startswith("amed: error:") and "in use by another search" in second.stderr
+    assert first.wait(timeout=600) == 0, first.stderr.read().decode()
+    first.stderr.close()
+    assert [r["step"] for r in _history(out)] == list(range(1, STEPS + 1))
 
 
 def test_resume_without_the_checkpoint_is_refused(tmp_path):

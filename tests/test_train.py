@@ -103,7 +103,7 @@ def test_amed_finetune_command_line(tmp_path, capsys):
     out = tmp_path / "run"
     status = main(
         ["finetune", "--model", "resnet20", "--dataset", "digits", "--bits", "3", "--epochs", "1",
-         "--out", str(out), "--train_subset", "256", "--val_subset", "none", "--weights", "none",
+         "--out", str(out), "--train-subset", "256", "--val-subset", "none", "--weights", "none",
          "--progress", "false", "--threads", "1"]
     )  # fmt: skip
     assert status == 0
@@ -115,5 +115,5 @@ def test_amed_finetune_command_line(tmp_path, capsys):
     assert metrics["test"]["samples"] == 360 and "test top-1" in printed
     assert (out / "model.pt").is_file()
 
-    assert main(["finetune", "--model", "vgg", "--dataset", "digits", "--out", str(out), "--progress", "false"]) == 1
-    assert "amed: error: unknown model 'vgg'; valid models: mobilenet_v2, resnet18, resnet20, resnet50" in capsys.readouterr().err
+    assert main(["finetune", "--model", "vgg", "--dataset", "digits", "--out", str(out), "--progress", "false"]) == 2
+    assert "amed: error: argument --model: invalid choice: 'vgg' (choose from 'resnet20', 'resnet18', 'mobilenet_v2', 'resnet50')" in capsys.readouterr().err

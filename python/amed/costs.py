@@ -12,7 +12,19 @@ from amed.simcore import MixedReport, Topology
 
 Allocation = Union[int, Dict[str, Tuple[int, int]]]
 
-_OPERANDS = ("ifmap", "filter", "ofmap")
+
+def _unique_keys(path: Path):
+    """A json object hook that refuses a layer named twice instead of keeping the last value."""
+
+    def pairs_to_dict(pairs: List[Tuple[str, Any]]) -> Dict[str, Any]:
+        table: Dict[str, Any] = {}
+        for key, value in pairs:
+            if key in table:
+                raise AllocationError(f"{path}: layer {key!r} is given twice", file=str(path), field=key)
+            table[key] = value
+        return table
+
+    return pairs_to_dict
 
 
 def read_bits(value: Any, topology: Topology) -> Allocation:
@@ -31,9 +43,13 @@ def read_bits(value: Any, topology: Topology) -> Allocation:
             f"--bits {text!r} is neither a bit width nor an existing JSON file", file=text, field="bits"
         )
     try:
-        table = json.loads(path.read_text())
+        table = json.loads(path.read_text(encoding="utf-8"), object_pairs_hook=_unique_keys(path))
     except json.JSONDecodeError as error:
         raise AllocationError(f"{path}: not valid JSON: {error.msg}", file=str(path), line=error.lineno) from None
+    except UnicodeDecodeError:
+        raise AllocationError(f"{path}: not UTF-8 text", file=str(path)) from None
+    except OSError as error:
+        raise AllocationError(f"cannot read {path}: {error.strerror or error}", file=str(path)) from None
     if not isinstance(table, dict):
         raise AllocationError(f"{path}: expected an object {{layer name: [w_bits, a_bits]}}", file=str(path))
     allocation = {}
@@ -55,12 +71,6 @@ def read_bits(value: Any, topology: Topology) -> Allocation:
     return allocation
 
 
-def _bound(layer: Dict[str, Any]) -> str:
-    """What limits a layer's latency: compute, or the DRAM stream of one operand."""
-    times = [layer["compute_ms"], *layer["memory_ms"]]
-    return ("compute", *_OPERANDS)[times.index(max(times))]
-
-
 def summary(report: MixedReport) -> Dict[str, Any]:
     """``{"latency_ms", "size_bytes", "energy" (pJ), "total_cycles", "stall_cycles", "layers"}``."""
     return {
@@ -78,15 +88,15 @@ def summary(report: MixedReport) -> Dict[str, Any]:
 
 def table_rows(report: MixedReport) -> Tuple[List[str], List[List[Any]]]:
     """Header and rows of the per-layer table."""
-    header = ["layer", "w/a/out bits", "cycles", "stalls", "latency ms", "bound", "size B", "energy uJ"]
+    header = ["layer", "w/a/out bits", "cycles", "stalls", "stall %", "latency ms", "size B", "energy uJ"]
     rows = [
         [
             layer["name"],
             f"{layer['w_bits']}/{layer['a_bits']}/{layer['out_bits']}",
             layer["total_cycles"],
             layer["stall_cycles"],
+            f"{100 * layer['stall_cycles'] / max(layer['total_cycles'], 1):.1f}",
             f"{layer['latency_ms']:.4f}",
-            _bound(layer),
             f"{layer['size_bytes']:.0f}",
             f"{layer['energy_pj'] / 1e6:.3f}",
         ]

@@ -1,7 +1,7 @@
 """Plots and tables of a search, rendered from its output folder alone (no model, no training).
 
 Reads ``history.jsonl`` and ``search.json`` and writes:
-  pareto.csv       the Pareto front (top-1 up; latency and size down) of the evaluated samples
+  pareto.csv       the Pareto front (search-validation top-1 up, latency down) of the evaluated samples
   pareto.png       top-1 vs simulated latency: the samples and their front on search-validation, and
                    the final stage (chosen, Pareto points, uniform baselines) on test
   bits.png         the best allocation's bits per layer (fixed layers marked)
@@ -12,34 +12,13 @@ and returns the summary table (``amed report DIR`` prints it).
 from __future__ import annotations
 
 import csv
-import json
 from pathlib import Path
 
-from amed.errors import AmedIOError
-from amed.search.history import front_2d
+from amed.store import load_run, pareto_front
 
-__all__ = ["PARETO_FIELDS", "load_run", "render", "summary", "zoom_to_data"]
+__all__ = ["PARETO_FIELDS", "render", "summary", "zoom_to_data"]
 
 PARETO_FIELDS = ("step", "top1", "top5", "ce", "latency_ms", "size_bytes", "energy_uj", "objective", "bits")
-
-
-def load_run(out: str | Path) -> tuple[dict, list[dict]]:
-    """(search.json contents, history records) of an output folder."""
-    from amed.search.history import HISTORY_FILE, read
-    from amed.search.loop import SEARCH_FILE
-
-    out = Path(out)
-    meta_path = out / SEARCH_FILE
-    if not meta_path.is_file():
-        raise AmedIOError(
-            f"{out} holds no search ({meta_path.name} is missing); pass the --out folder of `amed search`",
-            file=str(meta_path),
-        )
-    try:
-        meta = json.loads(meta_path.read_text())
-    except json.JSONDecodeError as err:
-        raise AmedIOError(f"{meta_path}: {err}", file=str(meta_path), line=err.lineno) from None
-    return meta, read(out / HISTORY_FILE)
 
 
 def _write_pareto(path: Path, front: list[dict]) -> None:
@@ -62,8 +41,7 @@ def _plot_pareto(path: Path, meta: dict, records: list[dict], front: list[dict])
     evaluated = [r for r in records if r["evaluated"]]
     left.scatter([r["latency_ms"] for r in evaluated], [r["top1"] for r in evaluated], s=14, alpha=0.45,
                  color="tab:gray", label=f"{c['method']} samples")  # fmt: skip
-    front2d = front_2d(front)
-    left.step([r["latency_ms"] for r in front2d], [r["top1"] for r in front2d], where="post", color="tab:blue",
+    left.step([r["latency_ms"] for r in front], [r["top1"] for r in front], where="post", color="tab:blue",
               marker="o", ms=4, label="Pareto front")  # fmt: skip
     ref = meta["reference"]
     left.scatter(ref["latency_ms"], ref["top1"], marker="s", s=50, color="black", zorder=3, label="uniform 8 (reference)")
@@ -109,39 +87,55 @@ def zoom_to_data(ax, chance: float) -> bool:
     return near
 
 
-def _plot_bits(path: Path, layers: list[dict]) -> None:
+def _title(meta: dict) -> str:
+    c = meta["config"]
+    return f"{c['model']} on {c['dataset']}, hw {meta['hw']}"
+
+
+def _layer_figure(count: int):
+    """A figure wide enough for `count` rotated layer names, with room below for them."""
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(max(6.0, 0.32 * len(layers)), 3.6))
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.28 * count), 4.8))
+    return fig, ax
+
+
+def _finish_layer_figure(fig, path: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    fig.savefig(path, dpi=120, bbox_inches="tight")  # the rotated names are never cut off
+    plt.close(fig)
+
+
+def _plot_bits(path: Path, meta: dict, layers: list[dict]) -> None:
+    fig, ax = _layer_figure(len(layers))
     colors = ["tab:blue" if r["searched"] else "tab:gray" for r in layers]
     ax.bar(range(len(layers)), [r["w_bits"] for r in layers], color=colors)
     ax.set_xticks(range(len(layers)), [r["name"] for r in layers], rotation=90, fontsize=7)
     ax.set_ylabel("bits (weights = activations)")
-    ax.set_title("best allocation (gray: held at fixed bits)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    ax.set_title(f"chosen allocation, {_title(meta)} (gray: held at fixed bits)", fontsize=9)
+    _finish_layer_figure(fig, path)
 
 
-def _plot_latency(path: Path, best: list[dict], reference: list[dict]) -> None:
-    import matplotlib.pyplot as plt
-
+def _plot_latency(path: Path, meta: dict, best: list[dict], reference: list[dict]) -> None:
     x = range(len(best))
-    fig, ax = plt.subplots(figsize=(max(6.0, 0.32 * len(best)), 3.6))
+    fig, ax = _layer_figure(len(best))
     ax.bar([i - 0.2 for i in x], [r["latency_ms"] for r in reference], width=0.4, label="uniform 8 bit", color="tab:gray")
-    ax.bar([i + 0.2 for i in x], [r["latency_ms"] for r in best], width=0.4, label="best", color="tab:blue")
+    ax.bar([i + 0.2 for i in x], [r["latency_ms"] for r in best], width=0.4, label="chosen", color="tab:blue")
     ax.set_xticks(list(x), [r["name"] for r in best], rotation=90, fontsize=7)
     ax.set_ylabel("simulated latency (ms)")
-    ax.set_title("latency per layer")
+    ax.set_title(f"simulated latency per layer, {_title(meta)}", fontsize=9)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    _finish_layer_figure(fig, path)
 
 
 def _row(name: str, r: dict, top1: str = "top1", ce: str = "ce") -> str:
     return (f"{name:<24} {r[top1]:>7.2f} {r[ce]:>7.4f} {r['latency_ms']:>12.4f} "
             f"{r['size_bytes'] / 1024:>10.1f}")  # fmt: skip
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
 
 
 def summary(meta: dict, records: list[dict]) -> str:
@@ -152,12 +146,13 @@ def summary(meta: dict, records: list[dict]) -> str:
     lines = [
         f"{c['method']} search: {c['model']} on {c['dataset']}, hw {meta['hw']}, bits {c['bits']}, "
         f"beta {c['beta']}, seed {c['seed']}",
-        f"{len(records)} samples ({sum(r['evaluated'] for r in records)} fine-tuned, "
+        f"{_count(len(records), 'sample')} ({sum(r['evaluated'] for r in records)} fine-tuned, "
         f"{sum(not r['feasible'] for r in records)} over the size cap); each candidate: {meta['budget']} "
         "from the converged start" if c.get("protocol", "checkpoint") == "checkpoint" else
-        f"{len(records)} samples, each continuing the previous one by {meta['budget']}",
+        f"{_count(len(records), 'sample')}, each continuing the previous one by {meta['budget']}",
         "",
-        "search (search-validation split; every choice is made here):",
+        "search (search-validation split; every choice is made here; the reference is uniform 8 bit after "
+        "one candidate's budget, and the objective's CE and latency are relative to it):",
         header,
         _row("uniform 8 (reference)", meta["reference"]),
     ]
@@ -189,14 +184,12 @@ def render(out: str | Path) -> str:
     import matplotlib
 
     matplotlib.use("Agg")
-    from amed.search.history import pareto_front
-
     out = Path(out)
     meta, records = load_run(out)
     front = pareto_front(records)
     _write_pareto(out / "pareto.csv", front)
     _plot_pareto(out / "pareto.png", meta, records, front)
     if meta.get("best_layers"):
-        _plot_bits(out / "bits.png", meta["best_layers"])
-        _plot_latency(out / "latency.png", meta["best_layers"], meta["reference_layers"])
+        _plot_bits(out / "bits.png", meta, meta["best_layers"])
+        _plot_latency(out / "latency.png", meta, meta["best_layers"], meta["reference_layers"])
     return summary(meta, records)

@@ -1,7 +1,7 @@
 """The study's settings from loose command-line values, all checked before any folder is made.
 
-Fire hands over ``--betas 1`` as an int, ``--betas 0.5,1`` as a tuple and ``--options '{...}'``
-as a dict or a string; each is taken back here, and every mistake is a ConfigError naming its flag.
+The command line hands over text (``--betas 0.5,1``, ``--options '{...}'``); the Python API may also
+pass an int, a tuple or a dict; each is taken back here, and every mistake is a ConfigError naming its flag.
 """
 
 from __future__ import annotations

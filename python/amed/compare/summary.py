@@ -8,11 +8,13 @@ measured them). Per method x beta: bootstrap CIs. Over seeds: the paired tests a
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Optional
 
 import numpy as np
+
+from amed import store
+from amed.errors import AmedIOError
 
 from . import stats
 from .runner import Run, state
@@ -25,16 +27,10 @@ UNIFORM4_LATENCY_FACTOR = 0.9
 
 def _history_tail_latency(folder: Path) -> Optional[float]:
     """Mean latency of the last quarter of the chain's steps (at least one step)."""
-    records = []
     try:
-        lines = (folder / "history.jsonl").read_text().splitlines()
-    except OSError:
+        records = store.read_history(folder / store.HISTORY_FILE)
+    except AmedIOError:
         return None
-    for line in lines:
-        try:
-            records.append(json.loads(line))
-        except ValueError:  # a torn last line of an interrupted write
-            continue
     records.sort(key=lambda r: r["step"])
     tail = records[len(records) * 3 // 4 :]
     return float(np.mean([r["latency_ms"] for r in tail])) if tail else None
@@ -57,7 +53,7 @@ def _load(run: Run) -> dict:
     record: dict[str, Any] = {"name": run.name, "method": run.method, "beta": run.beta, "seed": run.seed}
     if state(run.folder) != "complete":
         return {**record, "status": "missing"}
-    saved = json.loads((run.folder / "search.json").read_text())
+    saved = store.read_json(run.folder / store.SEARCH_FILE, "the run's summary")
     record.update(
         status="complete",
         config=saved["config"],
@@ -215,7 +211,8 @@ def write(summary: dict, out: Path) -> dict[str, Path]:
     from .table import render_markdown
 
     paths = {name: out / f"compare.{name}" for name in ("json", "md", "png")}
-    paths["json"].write_text(json.dumps(summary, indent=2) + "\n")
-    paths["md"].write_text(render_markdown(summary))
+    store.save_json(summary, paths["json"])
+    markdown = render_markdown(summary).encode()
+    store.write_atomic(paths["md"], lambda f: f.write(markdown))
     render_plot(summary, paths["png"])
     return paths

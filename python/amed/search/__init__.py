@@ -3,23 +3,24 @@
     from amed.search import SearchConfig, run
     result = run(SearchConfig(model="resnet20", hw="scalesim", steps=20, out="amed-out"))
 
-``amed search`` and ``amed report`` are the command-line faces of `search` and `amed.report.render`.
+``amed search`` is `configure` then `run`; ``amed report`` renders a run folder (`amed.report`).
+Importing this package does not import torch: the loop is loaded when a search runs.
 """
 
 from __future__ import annotations
 
-import dataclasses
+from typing import Any
 
 from amed.errors import ConfigError
 
 from .config import SearchConfig, default_dataset, parse_bits
-from .loop import Search, SearchResult, Timings
 
-__all__ = ["Search", "SearchConfig", "SearchResult", "Timings", "default_dataset", "parse_bits", "run", "search"]
+__all__ = ["Search", "SearchConfig", "SearchResult", "Timings", "configure", "default_dataset", "parse_bits", "run"]
 
 
-def run(config: SearchConfig, *, resume: bool = False, progress: bool = True) -> SearchResult:
-    """Run (or resume) a search and write every output file into ``config.out``."""
+def run(config: SearchConfig, *, resume: bool = False, progress: bool = True):
+    """Run (or resume) a search and write every output file into ``config.out``; a `SearchResult`."""
+    from .loop import Search
     from .outputs import write_outputs
 
     engine = Search(config, progress=progress)
@@ -28,52 +29,39 @@ def run(config: SearchConfig, *, resume: bool = False, progress: bool = True) ->
     return result
 
 
-def _coerce(field: dataclasses.Field, value):
-    """A command-line value as the field's type ("none" means None where None is allowed)."""
-    kind = str(field.type)
-    if field.name == "weights":  # "none" (random weights) differs from no value (the converged start)
-        return None if value is None else str(value)
-    if value is None or (isinstance(value, str) and value.lower() == "none" and "Optional" in kind):
-        return None
-    if field.name == "bits":
-        return parse_bits(value)
-    for name, convert in (("bool", _bool), ("int", int), ("float", float), ("str", str)):
-        if name in kind:
-            try:
-                return convert(value)
-            except (TypeError, ValueError):
-                raise ConfigError(
-                    f"--{field.name.replace('_', '-')} expects {name}, got {value!r}", field=field.name
-                ) from None
-    return value
+def configure(options: dict[str, Any], *, resume: bool = False) -> SearchConfig:
+    """The settings of a search from typed values of `SearchConfig` fields, checked before any work.
 
-
-def _bool(value) -> bool:
-    text = str(value).strip().lower()
-    if text in ("1", "true", "yes", "on"):
-        return True
-    if text in ("0", "false", "no", "off"):
-        return False
-    raise ValueError(value)
-
-
-def search(*, resume: bool = False, progress: bool = True, **options) -> str:
-    """Runs a search from command-line values (any `SearchConfig` field) and returns the summary.
-
-    Unknown model names are rejected before any data is loaded.
+    A new search takes `options` over the defaults. A resumed one takes them over the settings it
+    was started with, and refuses any that would change its results (only ``steps`` may grow), so
+    an omitted flag never silently changes a resumed run. The hardware file is read here, so a bad
+    one fails before any training.
     """
-    from amed import report
-    from amed.models import MODEL_NAMES
+    from amed import store
+    from amed.hw import load as load_hw
 
-    fields = {f.name: f for f in dataclasses.fields(SearchConfig)}
-    unknown = sorted(set(options) - set(fields))
-    if unknown:
-        raise ConfigError(f"unknown search option(s): {', '.join(unknown)}", field=unknown[0])
-    values = {name: _coerce(fields[name], value) for name, value in options.items()}
-    if values.get("model", "resnet20") not in MODEL_NAMES:
-        raise ConfigError(
-            f"unknown model {values['model']!r}; valid models: {', '.join(MODEL_NAMES)}", field="model"
-        )
-    result = run(SearchConfig(**values), resume=resume, progress=progress)
-    meta, records = report.load_run(result.out)
-    return report.summary(meta, records) + f"\n\noutputs in {result.out}/"
+    if resume:
+        out = options.get("out", SearchConfig.out)
+        saved = SearchConfig.from_dict(store.saved_config(out))
+        config = SearchConfig.from_dict({**saved.to_dict(), **options})
+        changed = config.mismatches(saved)
+        if changed:
+            details = ", ".join(f"--{n.replace('_', '-')} {getattr(config, n)!r} (started with "
+                                f"{getattr(saved, n)!r})" for n in changed)  # fmt: skip
+            raise ConfigError(
+                f"cannot resume {out} with {details}: that would change its results; resume with the same "
+                "settings or start a new search in another --out",
+                field=changed[0],
+            )
+    else:
+        config = SearchConfig(**options)
+    load_hw(config.hw)
+    return config
+
+
+def __getattr__(name: str):
+    if name in ("Search", "SearchResult", "Timings"):
+        from . import loop
+
+        return getattr(loop, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

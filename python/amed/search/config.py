@@ -36,7 +36,7 @@ SCORE_INITS = ("zeros", "uniform")
 
 _FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
 
-#: Budgets a search of each model gets unless they are given (steps, batches per candidate, final
+#: The models a search can use (amed.models builds them), and the budgets each gets unless they are given (steps, batches per candidate, final
 #: batches), sized so that a search finishes on a 2-core CPU (docs/search.md has the timings).
 #: A candidate's fine-tune costs ResNet-50 about 25 times what it costs ResNet-20.
 MODEL_BUDGETS = {
@@ -131,10 +131,12 @@ class SearchConfig:
     threads: int = 1
 
     def __post_init__(self) -> None:
+        if self.model not in MODEL_BUDGETS:
+            raise ConfigError(f"unknown --model {self.model!r}; valid: {', '.join(MODEL_BUDGETS)}", field="model")
         if not self.dataset:
             object.__setattr__(self, "dataset", default_dataset())
         object.__setattr__(self, "bits", parse_bits(self.bits))
-        budget = dict(zip(_BUDGET_FIELDS, MODEL_BUDGETS.get(self.model, MODEL_BUDGETS["resnet20"])))
+        budget = dict(zip(_BUDGET_FIELDS, MODEL_BUDGETS[self.model]))
         for name in _BUDGET_FIELDS:
             if getattr(self, name) is None:
                 object.__setattr__(self, name, budget[name])
@@ -201,8 +203,9 @@ class SearchConfig:
         return cls(**{k: (tuple(v) if k == "bits" else v) for k, v in data.items() if k in known})
 
     def mismatches(self, saved: "SearchConfig") -> list[str]:
-        """Fields that differ from a saved run's and would change its result (``steps`` may grow)."""
-        ignored = {"out", "steps", "threads"}
+        """Fields that differ from a saved run's and would change its result (``steps`` may grow;
+        ``threads`` counts, since torch's reductions depend on it)."""
+        ignored = {"out", "steps"}
         return [
             f.name
             for f in fields(self)

@@ -12,12 +12,9 @@ from __future__ import annotations
 import numpy as np
 from tqdm.auto import tqdm
 
-from . import checkpoint as ckpt
-from .history import front_2d
+from amed import store
 
 __all__ = ["FinalStage"]
-
-BEST_MODEL_FILE = "best.pt"
 
 
 def _spread(front: list[dict], count: int) -> list[dict]:
@@ -40,7 +37,7 @@ class FinalStage:
         if key not in s.finals:
             s.finals[key] = s.evaluator.final(bits)
             if label == "chosen":
-                ckpt.save_model_state(s.best_model(), s.out / BEST_MODEL_FILE)
+                store.save_model_state(s.best_model(), s.out / store.BEST_MODEL_FILE)
             s.checkpoint_finals()
         cost = s.costs.cost(bits)
         return {
@@ -59,7 +56,7 @@ class FinalStage:
         jobs: list[tuple[list[int], str]] = []
         if s.best is not None:
             jobs.append((list(s.best["bits"]), "chosen"))
-            others = [r for r in front_2d(self.records) if r["bits"] != s.best["bits"]]
+            others = [r for r in store.pareto_front(self.records) if r["bits"] != s.best["bits"]]
             jobs += [(list(r["bits"]), "pareto") for r in _spread(others, c.final_points - 1)]
         if c.baselines:
             jobs += [([b] * len(s.searched), f"uniform-{b}") for b in c.baseline_widths()]

@@ -30,19 +30,17 @@ from typing import Optional
 import torch
 from tqdm.auto import tqdm
 
-from amed.errors import AllocationError, AmedIOError, ConfigError
+from amed import store
+from amed.errors import AllocationError, ConfigError
 from amed.objective import Objective
 
-from . import checkpoint as ckpt
-from . import history
 from .config import SearchConfig
 from .costs import SearchCosts
 from .evaluate import Evaluator
 from .proposers import make_proposer
 
-__all__ = ["QUALITY_MARGIN", "SEARCH_FILE", "Search", "SearchResult"]
+__all__ = ["QUALITY_MARGIN", "Search", "SearchResult"]
 
-SEARCH_FILE = "search.json"
 #: The reference must beat chance (100 / classes) by this many top-1 points, or the search stops:
 #: below it, differences between allocations are noise and no "best" means anything.
 QUALITY_MARGIN = 10.0
@@ -242,11 +240,11 @@ class Search:
             "finals": self.finals,
         }
         if with_model and self.config.protocol == "continued":
-            ckpt.save_model_state(
+            store.save_model_state(
                 {"model": self.model.state_dict(), "optimizer": self.evaluator.optimizer.state_dict()},
-                self.out / ckpt.MODEL_STATE_FILE,
+                self.out / store.MODEL_STATE_FILE,
             )
-        ckpt.save_json(state, self.out / ckpt.CHECKPOINT_FILE)
+        store.save_json(state, self.out / store.CHECKPOINT_FILE)
 
     def _restore(self, state: dict, records: list[dict]) -> int:
         saved = SearchConfig.from_dict(state["config"])
@@ -266,7 +264,7 @@ class Search:
         self.reference, self.best, self.finals = state["reference"], state["best"], state.get("finals", {})
         self.proposer = make_proposer(self.config, len(self.searched), state["proposer"])
         if self.config.protocol == "continued":
-            saved_model = ckpt.load_model_state(self.out / ckpt.MODEL_STATE_FILE)
+            saved_model = store.load_model_state(self.out / store.MODEL_STATE_FILE)
             self.model.load_state_dict(saved_model["model"])
             self.evaluator.optimizer.load_state_dict(saved_model["optimizer"])
         else:
@@ -291,43 +289,33 @@ class Search:
             "reference": self.reference,
             **extra,
         }
-        ckpt.save_json(meta, self.out / SEARCH_FILE)
+        store.save_json(meta, self.out / store.SEARCH_FILE)
 
     # -- the loop -----------------------------------------------------------------------------
 
     def run(self, *, resume: bool = False) -> SearchResult:
-        from .lock import folder_lock
-
-        with folder_lock(self.out):
+        with store.folder_lock(self.out):
             return self._run(resume)
 
     def _run(self, resume: bool) -> SearchResult:
         from .final import FinalStage
 
-        history_path = self.out / history.HISTORY_FILE
-        checkpoint_path = self.out / ckpt.CHECKPOINT_FILE
-        if not resume and (checkpoint_path.exists() or history.read(history_path)):
+        history_path = self.out / store.HISTORY_FILE
+        if resume:
+            state, records = store.resume_state(self.out)  # refuses a folder whose files disagree
+        elif store.holds_search(self.out):
             raise ConfigError(
                 f"{self.out} already holds a search; pass --resume to continue it or choose another --out",
                 field="out",
             )
-        if resume and not checkpoint_path.exists() and history.read(history_path):
-            raise AmedIOError(
-                f"cannot resume {self.out}: it holds {history.HISTORY_FILE} but no {ckpt.CHECKPOINT_FILE}, so the "
-                "sampler's state is lost; move the folder away to keep that history, or choose another --out",
-                file=str(checkpoint_path),
-            )
         self._build()
         start = 0
-        if resume and checkpoint_path.exists():
-            state = ckpt.load(checkpoint_path)
-            records = history.truncate(history_path, state["step"])
+        if resume:
             start = self._restore(state, records)
         else:
             self.best, self.finals = None, {}
             self.reference = self._reference()  # the quality gate, before anything is written
-            self.out.mkdir(parents=True, exist_ok=True)
-            history.truncate(history_path, -1)
+            store.write_history(history_path, [])
             self.proposer = make_proposer(self.config, len(self.searched))
             self._save(0)
             records = []
@@ -337,7 +325,7 @@ class Search:
         for step in bar:
             record = self._step(step)
             mark = time.perf_counter()
-            history.append(history_path, record)
+            store.append_record(history_path, record)
             records.append(record)
             self.timings.history += time.perf_counter() - mark
             mark = time.perf_counter()
@@ -353,7 +341,7 @@ class Search:
         final, final_pareto, baselines = stage.run()
         self._write_meta(final=final, final_pareto=final_pareto, baselines=baselines, best=self.best)
         return SearchResult(
-            self.out, self.best, self.reference, baselines, records, history.pareto_front(records),
+            self.out, self.best, self.reference, baselines, records, store.pareto_front(records),
             final, final_pareto, self.timings,
         )  # fmt: skip
 

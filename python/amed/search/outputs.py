@@ -3,15 +3,11 @@ SCALE-Sim-style reports of the best allocation, and (through `amed.report`) plot
 
 from __future__ import annotations
 
-import json
+from amed import store
 
-from .checkpoint import save_json
-from .loop import SEARCH_FILE, Search, SearchResult
+from .loop import Search, SearchResult
 
-__all__ = ["ALLOCATION_FILE", "REPORTS_DIR", "write_outputs"]
-
-ALLOCATION_FILE = "allocation.json"
-REPORTS_DIR = "reports"
+__all__ = ["write_outputs"]
 
 
 def write_outputs(search: Search, result: SearchResult) -> None:
@@ -21,13 +17,13 @@ def write_outputs(search: Search, result: SearchResult) -> None:
     from amed.simcore import simulate_mixed
 
     out = result.out
-    meta = json.loads((out / SEARCH_FILE).read_text())
+    meta = store.read_json(out / store.SEARCH_FILE, "the search's summary")
     meta["reference_layers"] = search.costs.layers([8] * len(search.searched))
     if result.best is not None:
-        save_json(result.best["allocation"], out / ALLOCATION_FILE)
+        store.save_json(result.best["allocation"], out / store.ALLOCATION_FILE)
         meta["best_layers"] = search.costs.layers(result.best["bits"])
         pairs = search.costs.pairs(result.best["bits"])
         simulated = simulate_mixed(search.topology, search.hw, pairs, compat=search.config.compat)
-        simulated.to_csv(out / REPORTS_DIR, compat=search.config.compat)
-    save_json(meta, out / SEARCH_FILE)
+        simulated.to_csv(out / store.REPORTS_DIR, compat=search.config.compat)
+    store.save_json(meta, out / store.SEARCH_FILE)
     report.render(out)

@@ -1,0 +1,7 @@
+"""`python -m amed.cli` runs the `amed` command."""
+
+import sys
+
+from amed.cli import main
+
+sys.exit(main())

@@ -10,7 +10,8 @@ Build the extension in release mode first (``scripts/dev-build --release``), the
 
     python -m pytest benches/bench_sampler.py --benchmark-columns=min,median,mean,rounds
 
-Each benchmark stores its rounds per second in ``extra_info["rounds_per_s"]`` (from the median).
+Each benchmark stores its rounds per call in ``extra_info["rounds"]`` and its rounds per second in
+``extra_info["rounds_per_s"]`` (from the median).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ COLUMN = {b: i for i, b in enumerate(BITS)}
 
 
 def _record(benchmark, rounds: int) -> None:
+    benchmark.extra_info["rounds"] = rounds
     benchmark.extra_info["rounds_per_s"] = rounds / benchmark.stats.stats.median
 
 

@@ -126,7 +126,7 @@ def test_bad_flags_fail_before_any_work(capsys, tmp_path, argv, message):
     assert not out.exists()
 
 
-@pytest.mark.parametrize("command", ["simulate", "hw", "search", "pretrain", "finetune", "compare", "report"])
+@pytest.mark.parametrize("command", ["simulate", "hw", "topologies", "search", "pretrain", "finetune", "compare", "report"])
 def test_every_command_has_help(capsys, command):
     assert main([command, "-h"]) == 0
     out = capsys.readouterr().out
@@ -136,7 +136,7 @@ def test_every_command_has_help(capsys, command):
 def test_help_lists_the_commands(capsys):
     assert main(["--help"]) == 0
     out = capsys.readouterr().out
-    for command in ("simulate", "hw", "search", "pretrain", "finetune", "compare", "report"):
+    for command in ("simulate", "hw", "topologies", "search", "pretrain", "finetune", "compare", "report"):
         assert f"    {command}" in out
 
 
@@ -152,3 +152,14 @@ def test_debug_shows_the_traceback(capsys):
     assert main(["simulate", "/no/such/file.csv", "--debug"]) == 1
     err = capsys.readouterr().err
     assert "Traceback" in err and err.strip().splitlines()[-1].startswith("amed: error: cannot read")
+
+
+def test_topologies_are_listed_and_simulated_by_name(capsys, tmp_path, monkeypatch):
+    assert main(["topologies"]) == 0
+    listed = capsys.readouterr().out
+    assert all(name in listed for name in ("resnet18", "resnet50", "mobilenet"))
+    monkeypatch.chdir(tmp_path)  # a name works from any folder
+    assert main(["simulate", "resnet18", "--hw", "scalesim", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["totals"]["layers"] == 21
+    assert main(["simulate", "--topology", "resnet7"]) == 1
+    assert "shipped topologies are" in capsys.readouterr().err

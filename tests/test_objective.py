@@ -4,8 +4,8 @@ import math
 
 import pytest
 
-from amed.errors import AllocationError, SamplerError
-from amed.objective import Objective, minimum_size, model_size
+from amed.errors import SamplerError
+from amed.objective import Objective
 
 
 def test_loss_and_reference_follow_eq_1():
@@ -46,21 +46,6 @@ def test_size_cap_is_a_hard_mask():
     assert objective.evaluate(**terms, size=1000.0).feasible
     assert not objective.evaluate(**terms, size=1000.5).feasible
     assert Objective().feasible(None)
-
-
-def test_model_size_counts_weights_at_their_bits_plus_fixed_parts():
-    counts = [1000, 2000, 300]
-    assert model_size(counts, [8, 4, 2]) == (8000 + 8000 + 600) / 8
-    assert model_size(counts, [8, 4, 2], fixed_bytes=64.0) == 2075.0 + 64.0
-    assert minimum_size(counts, [2, 3, 4, 8], fixed_bytes=10.0) == 3300 * 2 / 8 + 10.0
-
-
-def test_an_unreachable_size_cap_fails_at_once_with_the_minimum():
-    counts = [1000, 2000, 300]  # at 2 bits: 825 bytes
-    Objective(size_cap=825.0).check_size_cap(counts, [2, 4, 8])
-    with pytest.raises(AllocationError, match="825 bytes") as caught:
-        Objective(size_cap=824.0).check_size_cap(counts, [2, 4, 8])
-    assert caught.value.field == "size_cap"
 
 
 @pytest.mark.parametrize(

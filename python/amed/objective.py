@@ -26,11 +26,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Optional, Sequence
+from typing import Optional
 
-from amed.errors import AllocationError, SamplerError
+from amed.errors import SamplerError
 
-__all__ = ["Evaluation", "Objective", "minimum_size", "model_size"]
+__all__ = ["Evaluation", "Objective"]
 
 
 def _finite(value: float, field: str) -> float:
@@ -46,26 +46,6 @@ def _fraction(value: float, field: str) -> float:
         hint = " (accuracies are fractions, e.g. 0.712 for 71.2 %)" if 1.0 < value <= 100.0 else ""
         raise SamplerError(f"{field} must lie in [0, 1], got {value}{hint}", field=field)
     return value
-
-
-def model_size(weight_counts: Sequence[int], bits: Sequence[int], fixed_bytes: float = 0.0) -> float:
-    """Model size in bytes: sum over layers of weights x bits / 8, plus ``fixed_bytes`` for the
-    parts that are not searched (e.g. a first conv and classifier kept at 32 bit)."""
-    if len(weight_counts) != len(bits):
-        raise AllocationError(
-            f"{len(bits)} bitwidths for {len(weight_counts)} layers", field="bits"
-        )
-    return sum(n * b for n, b in zip(weight_counts, bits)) / 8.0 + float(fixed_bytes)
-
-
-def minimum_size(
-    weight_counts: Sequence[int], bit_choices: Sequence[int], fixed_bytes: float = 0.0
-) -> float:
-    """The smallest achievable model size in bytes: every layer at the narrowest bitwidth."""
-    if not bit_choices:
-        raise SamplerError("the set of candidate bitwidths is empty", field="bit_choices")
-    narrowest = min(bit_choices)
-    return model_size(weight_counts, [narrowest] * len(weight_counts), fixed_bytes)
 
 
 @dataclass(frozen=True)
@@ -140,20 +120,6 @@ class Objective:
         if size is None:
             raise SamplerError("a size cap is set, so the model size is needed", field="size")
         return _finite(size, "size") <= self.size_cap
-
-    def check_size_cap(
-        self, weight_counts: Sequence[int], bit_choices: Sequence[int], fixed_bytes: float = 0.0
-    ) -> None:
-        """Fails at once when no allocation can meet the size cap, naming the minimum."""
-        if self.size_cap is None:
-            return
-        smallest = minimum_size(weight_counts, bit_choices, fixed_bytes)
-        if smallest > self.size_cap:
-            raise AllocationError(
-                f"size_cap {self.size_cap:g} bytes is below the smallest achievable model size "
-                f"{smallest:g} bytes (every layer at {min(bit_choices)} bits)",
-                field="size_cap",
-            )
 
     def evaluate(
         self,

@@ -74,16 +74,31 @@ def _plot_pareto(path: Path, meta: dict, records: list[dict], front: list[dict])
     plt.close(fig)
 
 
+#: A model this many top-1 points below the median of a panel's models is an outlier (a ruinous
+#: uniform 2 bit, say): it is marked at the bottom edge with its value instead of stretching the axis.
+OUTLIER_POINTS = 20.0
+
+
 def zoom_to_data(ax, chance: float) -> bool:
-    """Fit the y axis to the models; include the chance line only when some model is within 20
-    points of it. Returns whether chance is on the axis."""
-    ys = [y for collection in ax.collections for y in collection.get_offsets()[:, 1]]
-    if not ys:
+    """Fit the y axis to the models, outliers marked rather than shown; include the chance line only
+    when some shown model is within 20 points of it. Returns whether chance is on the axis."""
+    import numpy as np
+
+    points = [tuple(p) for collection in ax.collections for p in collection.get_offsets()]
+    if not points:
         return True
-    low, high = min(ys), max(ys)
+    ys = np.array([y for _, y in points])
+    cut = float(np.median(ys)) - OUTLIER_POINTS
+    shown = ys[ys >= cut]
+    low, high = float(shown.min()), float(shown.max())
     pad = max(1.0, 0.1 * (high - low))
     near = low - chance < 20
-    ax.set_ylim(min(low - pad, chance - 1) if near else low - pad, min(100.5, high + pad))
+    bottom = min(low - pad, chance - 1) if near else low - pad
+    ax.set_ylim(bottom, min(100.5, high + pad))
+    for x, y in points:
+        if y < cut:
+            ax.annotate(f"{y:.1f} % (off axis)", xy=(x, bottom), xytext=(0, 12), textcoords="offset points",
+                        ha="center", fontsize=7, arrowprops={"arrowstyle": "->", "lw": 0.8})  # fmt: skip
     return near
 
 

@@ -13,7 +13,7 @@ from typing import Any, List, Optional, Sequence
 
 from amed.errors import AmedError, ConfigError
 
-__all__ = ["compare", "finetune", "hw", "pretrain", "report", "search", "simulate"]
+__all__ = ["compare", "finetune", "hw", "pretrain", "report", "search", "simulate", "topologies"]
 
 
 def _table(header: Sequence[str], rows: List[Sequence[Any]]) -> str:
@@ -42,9 +42,10 @@ def _one_of(positional: Optional[str], flag: Optional[str], name: str, default: 
 
 def simulate(args: Namespace) -> None:
     from amed import simcore
+    from amed.shipped import resolve_topology
 
-    topology = _one_of(args.topology_arg, args.topology, "topology")
-    net = simcore.Topology.from_csv(Path(topology), gemm=args.gemm)
+    topology = resolve_topology(_one_of(args.topology_arg, args.topology, "topology"))
+    net = simcore.Topology.from_csv(topology, gemm=args.gemm)
     if args.bits is not None:
         _simulate_bits(net, args)
         return
@@ -102,6 +103,22 @@ def hw(args: Namespace) -> None:
     path = hw_configs.config_path(args.name)
     print(f"# {path}")
     print(hw_configs.load(path).to_toml(), end="")
+
+
+def topologies(args: Namespace) -> None:
+    from amed import simcore
+    from amed.shipped import TOPOLOGY_DIR, shipped_topologies
+
+    rows = []
+    for name, path in shipped_topologies().items():
+        try:
+            net = simcore.Topology.from_csv(path)
+        except AmedError:  # a GEMM-form file: listed, not summarised
+            rows.append([name, path.name, "", ""])
+            continue
+        rows.append([name, path.name, len(net), f"{sum(layer.macs for layer in net.layers):,}"])
+    print(_table(["name", "file", "layers", "MACs"], rows))
+    print(f"topologies folder: {TOPOLOGY_DIR}; simulate one: amed simulate NAME --hw scalesim")
 
 
 def search(args: Namespace) -> None:

@@ -112,7 +112,8 @@ def _simulate(sub, common: argparse.ArgumentParser) -> None:
                        description="Simulate a network on an accelerator: per-layer cycles, stalls, utilisation "
                                    "and DRAM traffic, or latency, size and energy at given bits.")  # fmt: skip
     p.add_argument("topology_arg", nargs="?", metavar="TOPOLOGY", help="same as --topology")
-    p.add_argument("--topology", type=text, help="SCALE-Sim topology CSV (conv form, or GEMM form with --gemm)")
+    p.add_argument("--topology", type=text, help="a shipped topology name (see `amed topologies`) or a SCALE-Sim "
+                                                 "topology CSV (conv form, or GEMM form with --gemm)")  # fmt: skip
     p.add_argument("--hw", type=text, default="scalesim", help=HW + " (default: scalesim)")
     p.add_argument("--compat", choices=COMPAT_MODES, default="scalesim-v3",
                    help="scalesim-v3 (PyPI 3.0.0, default), scalesim-v2 (PyPI 2.0.2) or fixed")
@@ -206,13 +207,17 @@ def _hw(sub, common: argparse.ArgumentParser) -> None:
     p.add_argument("name", nargs="?", type=text, help="a shipped name or a file path; omit to list them all")
 
 
+def _topologies(sub, common: argparse.ArgumentParser) -> None:
+    _command(sub, common, "topologies", help="list the shipped network topologies (usable by name)")
+
+
 def _report(sub, common: argparse.ArgumentParser) -> None:
     p = _command(sub, common, "report", help="re-render a search's plots, pareto.csv and summary from its folder")
     p.add_argument("out_arg", nargs="?", metavar="OUT", help="same as --out")
     p.add_argument("--out", type=text, help="the --out folder of `amed search` (default: amed-out)")
 
 
-_BUILDERS = (_simulate, _hw, _search, _pretrain, _finetune, _compare, _report)
+_BUILDERS = (_simulate, _hw, _topologies, _search, _pretrain, _finetune, _compare, _report)
 
 
 def build_parser() -> Parser:

@@ -236,6 +236,14 @@ def test_first_conv_and_classifier_are_fixed_and_not_searchable():
     assert list(get_allocation(model)) == ["3", "6"]
 
 
+def test_set_bits_takes_one_width_for_every_searchable_layer():
+    model = quantize_model(small_cnn())
+    set_bits(model, 4)
+    assert get_allocation(model, include_fixed=True) == {"0": (8, 8), "3": (4, 4), "6": (4, 4), "9": (4, 4), "14": (8, 8)}
+    with pytest.raises(AllocationError):
+        set_bits(model, True)
+
+
 def test_set_bits_keeps_parameters_the_optimizer_holds():
     torch.manual_seed(0)
     model = quantize_model(small_cnn())

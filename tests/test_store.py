@@ -108,6 +108,8 @@ def test_a_full_disk_keeps_the_last_good_state_and_no_temporary_file(tmp_path, m
     with pytest.raises(AmedIOError, match="cannot write .*No space left on device"):
         store.save_json({"step": 2}, path)
     with pytest.raises(AmedIOError, match="cannot write .*No space left on device"):
+        store.save_model_state({"weights": [1.0]}, tmp_path / store.BEST_MODEL_FILE)
+    with pytest.raises(AmedIOError, match="cannot write .*No space left on device"):
         store.append_record(history, _record(2))
     assert json.loads(path.read_text()) == {"step": 1}
     assert history.read_bytes() == before
@@ -127,7 +129,7 @@ class _Payload:
 def test_a_malicious_pickle_never_runs(tmp_path):
     marker = tmp_path / "pwned"
     evil = tmp_path / store.MODEL_STATE_FILE
-    evil.write_bytes(pickle.dumps({"model": _Payload(marker)}))
+    evil.write_bytes(pickle.dumps({"model": _Payload(marker)}, protocol=2))
     with pytest.raises(AmedIOError, match="cannot read"):
         store.load_model_state(evil)
     assert not marker.exists()

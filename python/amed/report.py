@@ -74,13 +74,14 @@ def _plot_pareto(path: Path, meta: dict, records: list[dict], front: list[dict])
     plt.close(fig)
 
 
-#: A model this many top-1 points below the median of a panel's models is an outlier (a ruinous
-#: uniform 2 bit, say): it is marked at the bottom edge with its value instead of stretching the axis.
+#: A model below both this many top-1 points under the median of a panel and Tukey's lower fence
+#: (Q1 - 1.5 IQR) is an outlier (a ruinous uniform 2 bit, say): it is noted at the bottom edge with
+#: its value instead of stretching the axis.
 OUTLIER_POINTS = 20.0
 
 
 def zoom_to_data(ax, chance: float) -> bool:
-    """Fit the y axis to the models, outliers marked rather than shown; include the chance line only
+    """Fit the y axis to the models, outliers noted rather than shown; include the chance line only
     when some shown model is within 20 points of it. Returns whether chance is on the axis."""
     import numpy as np
 
@@ -88,17 +89,22 @@ def zoom_to_data(ax, chance: float) -> bool:
     if not points:
         return True
     ys = np.array([y for _, y in points])
-    cut = float(np.median(ys)) - OUTLIER_POINTS
+    q1, q3 = np.percentile(ys, [25, 75])
+    cut = min(float(np.median(ys)) - OUTLIER_POINTS, q1 - 1.5 * (q3 - q1))
     shown = ys[ys >= cut]
     low, high = float(shown.min()), float(shown.max())
     pad = max(1.0, 0.1 * (high - low))
     near = low - chance < 20
     bottom = min(low - pad, chance - 1) if near else low - pad
     ax.set_ylim(bottom, min(100.5, high + pad))
-    for x, y in points:
-        if y < cut:
-            ax.annotate(f"{y:.1f} % (off axis)", xy=(x, bottom), xytext=(0, 12), textcoords="offset points",
-                        ha="center", fontsize=7, arrowprops={"arrowstyle": "->", "lw": 0.8})  # fmt: skip
+    outliers = sorted((x, y) for x, y in points if y < cut)
+    if len(outliers) == 1:
+        x, y = outliers[0]
+        ax.annotate(f"{y:.1f} % (below the axis)", xy=(x, bottom), xytext=(0, 12), textcoords="offset points",
+                    ha="center", fontsize=7, arrowprops={"arrowstyle": "->", "lw": 0.8})  # fmt: skip
+    elif outliers:
+        ax.text(0.01, 0.01, f"{len(outliers)} points below the axis (down to {min(y for _, y in outliers):.1f} %)",
+                transform=ax.transAxes, fontsize=7, va="bottom")  # fmt: skip
     return near
 
 

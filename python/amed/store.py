@@ -84,10 +84,16 @@ def read_json(path: Path, what: str) -> Any:
 
 
 def save_model_state(state: dict, path: Path) -> None:
-    """torch.save a dict of tensors and plain values atomically."""
+    """torch.save a dict of tensors and plain values atomically. Serialised in memory first, so a
+    full disk is an OSError of the write (torch's own writer reports it as a RuntimeError)."""
+    import io
+
     import torch
 
-    write_atomic(path, lambda f: torch.save(state, f))
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    data = buffer.getvalue()
+    write_atomic(path, lambda f: f.write(data))
 
 
 def load_model_state(path: Path) -> dict:

@@ -96,8 +96,11 @@ def _as_pair(entry: object, name: str) -> Bits:
         raise AllocationError(f"{name}: {err}", field=name) from None
 
 
-def set_bits(model: nn.Module, allocation: Mapping[str, object] | Sequence[object]) -> None:
+def set_bits(model: nn.Module, allocation: Mapping[str, object] | Sequence[object] | int) -> None:
     """Change the bits of the searchable layers in place (same Parameters, so optimizers keep them).
+
+    `allocation` is {name: (w_bits, a_bits) or bits}, one entry per searchable layer in order, or
+    one int for every searchable layer.
 
     Activation step sizes of layers whose activation bits change are re-initialised by Eq. 9 on the
     next forward pass; weight step sizes are re-derived from the weights at once.
@@ -105,6 +108,10 @@ def set_bits(model: nn.Module, allocation: Mapping[str, object] | Sequence[objec
     layers = quantized_layers(model)
     if not layers:
         raise AllocationError("the model has no searchable quantized layers; call quantize_model first")
+    if hasattr(allocation, "__index__") and not isinstance(allocation, bool):
+        allocation = [allocation] * len(layers)
+    if not isinstance(allocation, (Mapping, Sequence)) or isinstance(allocation, str):
+        raise AllocationError(f"an allocation is a mapping, a sequence or one int, got {allocation!r}")
     if isinstance(allocation, Mapping):
         fixed = quantized_layers(model, include_fixed=True).keys() - layers.keys()
         for name in allocation:

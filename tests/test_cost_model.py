@@ -170,8 +170,10 @@ def test_cli_simulate_with_a_bits_file_and_json(capsys, tmp_path) -> None:
     [
         ('{"conv_a": [8, 8]}', "no bits for 2 layer(s)"),
         ('{"conv_a": [8], "conv_b": [8, 8], "fc_c": [8, 8]}', "expected [w_bits, a_bits]"),
-        ("[8, 8]", "expected an object"),
+        ("[8, 8]", "expected a JSON object"),
         ("{", "not valid JSON"),
+        ('{"conv_a": [8, 8], "conv_a": [4, 4], "conv_b": [8, 8], "fc_c": [8, 8]}', "duplicate key 'conv_a'"),
+        ('{"conv_a": [8, 8], "conv_b": [8, 8], "fc_c": [8, 8], "\udcff": 1}', "not UTF-8"),
         ('{"conv_a": [8, 8], "conv_b": [8, 8], "fc_c": [8, 40]}', "outside the supported range"),
     ],
 )
@@ -179,7 +181,7 @@ def test_cli_bad_bits_files_are_reported(capsys, tmp_path, content: str, message
     from amed.cli import main
 
     path = tmp_path / "bits.json"
-    path.write_text(content)
+    path.write_bytes(content.encode("utf-8", "surrogateescape"))
     assert main(["simulate", str(SMALL3), "--bits", str(path)]) == 1
     assert message in capsys.readouterr().err
     assert main(["simulate", str(SMALL3), "--bits", str(tmp_path / "missing.json")]) == 1

@@ -3,28 +3,13 @@ latency (ms), model size and energy per layer and in total (formulas: docs/preci
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Dict, List, Tuple, Union
 
 from amed.errors import AllocationError
-from amed.simcore import MixedReport, Topology
+from amed.simcore import MixedReport, Topology, load_json_object
 
 Allocation = Union[int, Dict[str, Tuple[int, int]]]
-
-
-def _unique_keys(path: Path):
-    """A json object hook that refuses a layer named twice instead of keeping the last value."""
-
-    def pairs_to_dict(pairs: List[Tuple[str, Any]]) -> Dict[str, Any]:
-        table: Dict[str, Any] = {}
-        for key, value in pairs:
-            if key in table:
-                raise AllocationError(f"{path}: layer {key!r} is given twice", file=str(path), field=key)
-            table[key] = value
-        return table
-
-    return pairs_to_dict
 
 
 def read_bits(value: Any, topology: Topology) -> Allocation:
@@ -42,16 +27,7 @@ def read_bits(value: Any, topology: Topology) -> Allocation:
         raise AllocationError(
             f"--bits {text!r} is neither a bit width nor an existing JSON file", file=text, field="bits"
         )
-    try:
-        table = json.loads(path.read_text(encoding="utf-8"), object_pairs_hook=_unique_keys(path))
-    except json.JSONDecodeError as error:
-        raise AllocationError(f"{path}: not valid JSON: {error.msg}", file=str(path), line=error.lineno) from None
-    except UnicodeDecodeError:
-        raise AllocationError(f"{path}: not UTF-8 text", file=str(path)) from None
-    except OSError as error:
-        raise AllocationError(f"cannot read {path}: {error.strerror or error}", file=str(path)) from None
-    if not isinstance(table, dict):
-        raise AllocationError(f"{path}: expected an object {{layer name: [w_bits, a_bits]}}", file=str(path))
+    table = load_json_object(path)
     allocation = {}
     for name, pair in table.items():
         if not (isinstance(pair, list) and len(pair) == 2 and all(type(b) is int for b in pair)):

@@ -83,3 +83,11 @@ class AmedIOError(AmedError, OSError):
         self.errno = errno
         self.strerror = message
         self.filename = file
+
+
+class ResourceLimitError(AmedError):
+    """A layer needs more working memory than the simulator's limit allows (the message names
+    the layer and the limit); nothing was allocated."""
+
+
+__all__.append("ResourceLimitError")

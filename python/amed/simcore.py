@@ -3,7 +3,7 @@
 Importing this module needs nothing beyond the standard library and amed's extension::
 
     from amed.simcore import Topology, simulate
-    report = simulate("topologies/Resnet18.csv", "scalesim")
+    report = simulate("resnet18", "scalesim")
     print(report.total_cycles)
 """
 
@@ -18,7 +18,9 @@ from amed._simcore import Cost, MixedReport, Sampler
 from amed._simcore import CostModel as _CostModel
 from amed._simcore import simulate as _simulate
 from amed._simcore import simulate_mixed as _simulate_mixed
+from amed import errors
 from amed.errors import TopologyError
+from amed.shipped import resolve_topology
 
 __all__ = [
     "COMPAT_MODES",
@@ -33,6 +35,7 @@ __all__ = [
     "Sampler",
     "Topology",
     "as_topology",
+    "load_json_object",
     "simulate",
     "simulate_mixed",
 ]
@@ -45,15 +48,16 @@ TopologyLike = Union[Topology, str, "os.PathLike[str]", Iterable[Layer]]
 
 
 def as_topology(topology: TopologyLike) -> Topology:
-    """A Topology from a Topology (as is), a SCALE-Sim conv CSV path, or a list of Layers."""
+    """A Topology from a Topology (as is), a SCALE-Sim conv CSV path, a shipped topology name
+    ("resnet18", see ``amed.shipped``) or a list of Layers."""
     if isinstance(topology, Topology):
         return topology
     if isinstance(topology, (str, os.PathLike)):
-        return Topology.from_csv(topology)
+        return Topology.from_csv(resolve_topology(topology))
     if isinstance(topology, (list, tuple)):
         return Topology("layers", topology)
     raise TopologyError(
-        "expected a Topology, a topology CSV path or a list of Layer, "
+        "expected a Topology, a topology CSV path or name, or a list of Layer, "
         f"found {type(topology).__name__}",
         field="topology",
     )
@@ -64,9 +68,10 @@ def simulate(
 ) -> Report:
     """Simulate every layer of ``topology`` on ``hw`` at native precision.
 
-    ``topology`` is a Topology, a SCALE-Sim conv CSV path or a list of Layers; ``hw`` is a
-    HwConfig, a shipped config name ("scalesim") or a .toml/.cfg path; ``compat`` is one of
-    ``COMPAT_MODES``. Releases the GIL while simulating, so threads may call it concurrently.
+    ``topology`` is a Topology, a SCALE-Sim conv CSV path, a shipped topology name
+    ("resnet18") or a list of Layers; ``hw`` is a HwConfig, a shipped config name ("scalesim")
+    or a .toml/.cfg path; ``compat`` is one of ``COMPAT_MODES``. Releases the GIL while
+    simulating, so threads may call it concurrently.
     """
     return _simulate(as_topology(topology), _hw.load(hw), compat)
 
@@ -105,3 +110,64 @@ def simulate_mixed(
     GIL while simulating.
     """
     return _simulate_mixed(as_topology(topology), _hw.load(hw), allocation, compat, output_bits)
+
+
+#: Largest JSON file ``load_json_object`` reads (a bit allocation is a few kB).
+MAX_JSON_BYTES = 16 << 20
+
+
+def load_json_object(path: Union[str, "os.PathLike[str]"]) -> dict:
+    """A JSON object from ``path`` (a ``--bits`` allocation file), read strictly.
+
+    A repeated key is refused instead of silently keeping its last value, and so are a file
+    over ``MAX_JSON_BYTES``, text that is not UTF-8 or not JSON, and a top level that is not an
+    object; each as an ``AllocationError`` naming the file (and line or key).
+    """
+    import json
+
+    file = os.fspath(path)
+    text = _read_capped(file)
+
+    def unique(pairs):
+        seen = {}
+        for key, value in pairs:
+            if key in seen:
+                raise errors.AllocationError(
+                    f"{file}: duplicate key {key!r}: each layer may be given only once",
+                    file=file,
+                    field=key,
+                )
+            seen[key] = value
+        return seen
+
+    try:
+        value = json.loads(text, object_pairs_hook=unique)
+    except json.JSONDecodeError as error:
+        raise errors.AllocationError(
+            f"{file}: not valid JSON: {error.msg}", file=file, line=error.lineno
+        ) from None
+    if not isinstance(value, dict):
+        raise errors.AllocationError(
+            f"{file}: expected a JSON object {{layer name: [w_bits, a_bits]}}", file=file
+        )
+    return value
+
+
+def _read_capped(file: str) -> str:
+    try:
+        with open(file, "rb") as handle:
+            data = handle.read(MAX_JSON_BYTES + 1)
+    except OSError as error:
+        raise errors.AmedIOError(
+            f"cannot read {file}: {error.strerror}", file=file, errno=error.errno
+        ) from None
+    if len(data) > MAX_JSON_BYTES:
+        raise errors.AllocationError(
+            f"{file}: larger than the {MAX_JSON_BYTES >> 20} MiB limit for a JSON file", file=file
+        )
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise errors.AllocationError(
+            f"{file}: not UTF-8 text (invalid byte at offset {error.start})", file=file
+        ) from None

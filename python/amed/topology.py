@@ -96,6 +96,7 @@ def trace(model: nn.Module, input_shape: Sequence[int]) -> list[TracedLayer]:
     calls: dict[str, int] = {}
 
     def record(name: str, module: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
+        name = name or type(module).__name__  # a bare Conv2d/Linear is its own root module, named ""
         calls[name] = calls.get(name, 0) + 1
         label = name if calls[name] == 1 else f"{name}#{calls[name]}"
         x = inputs[0]

@@ -158,7 +158,7 @@ pub fn read_report_rows(compute_csv: &Path, bandwidth_csv: &Path) -> Result<Vec<
 
 /// One numeric column of a SCALE-Sim report (comma separated, trailing comma, spaces).
 fn read_column(path: &Path, column: &str) -> Result<Vec<f64>> {
-    let text = std::fs::read_to_string(path).map_err(|e| SimError::io(path, e))?;
+    let text = crate::file::read_text(path, crate::file::MAX_REPORT_BYTES, "a SCALE-Sim report")?;
     let mut lines = text
         .lines()
         .enumerate()

@@ -115,6 +115,18 @@ pub mod defaults {
     pub const OFMAP_OFFSET: u64 = 20_000_000;
 }
 
+/// Ranges a config must stay in: beyond them a derived quantity (a latency, an energy, an
+/// address) would overflow or the array would not fit in memory.
+pub mod limits {
+    /// Most rows or columns of the PE array.
+    pub const MAX_ARRAY_DIM: u32 = 1 << 16;
+    /// Clock range in GHz (1 kHz to 1 THz): cycles / clock stays a finite number of µs.
+    pub const MIN_CLOCK_GHZ: f64 = 1e-6;
+    pub const MAX_CLOCK_GHZ: f64 = 1e3;
+    /// Largest energy of one access or MAC, in pJ (1 mJ): energy totals stay finite.
+    pub const MAX_ENERGY_PJ: f64 = 1e9;
+}
+
 /// One accelerator. Sizes are SCALE-Sim's: SRAM in kB (1 kB = 1024 bytes), DRAM bandwidth in
 /// words per cycle for each operand, one word = `word_bits` bits.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -145,7 +157,8 @@ impl HwConfig {
     /// extension decides which.
     pub fn from_file(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|e| SimError::io(path, e))?;
+        let text =
+            crate::file::read_text(path, crate::file::MAX_CONFIG_BYTES, "a hardware config")?;
         match path.extension().and_then(|e| e.to_str()) {
             Some("toml") => Self::from_toml_str(&text, Some(path)),
             Some("cfg") => Self::from_scalesim_cfg_str(&text, Some(path)),
@@ -193,6 +206,20 @@ impl HwConfig {
                 ));
             }
         }
+        for (field, value) in [
+            ("array_rows", self.array_rows),
+            ("array_cols", self.array_cols),
+        ] {
+            if value > limits::MAX_ARRAY_DIM {
+                return Err(SimError::config(
+                    at(field),
+                    format!(
+                        "{value} exceeds the limit of {} PEs per array side",
+                        limits::MAX_ARRAY_DIM
+                    ),
+                ));
+            }
+        }
         for (field, bits) in [("word_bits", self.word_bits), ("pe_bits", self.pe_bits)] {
             if !(1..=64).contains(&bits) {
                 return Err(SimError::config(
@@ -201,10 +228,15 @@ impl HwConfig {
                 ));
             }
         }
-        if !(self.clock_ghz.is_finite() && self.clock_ghz > 0.0) {
+        if !(limits::MIN_CLOCK_GHZ..=limits::MAX_CLOCK_GHZ).contains(&self.clock_ghz) {
             return Err(SimError::config(
                 at("clock_ghz"),
-                format!("must be a positive number of GHz, found {}", self.clock_ghz),
+                format!(
+                    "must be a positive number of GHz from {:e} to {:e}, found {:e}",
+                    limits::MIN_CLOCK_GHZ,
+                    limits::MAX_CLOCK_GHZ,
+                    self.clock_ghz
+                ),
             ));
         }
         let energies = [
@@ -214,10 +246,13 @@ impl HwConfig {
             ("dram_access_pj", self.energy.dram_access_pj),
         ];
         for (field, pj) in energies {
-            if !(pj.is_finite() && pj >= 0.0) {
+            if !(0.0..=limits::MAX_ENERGY_PJ).contains(&pj) {
                 return Err(SimError::config(
                     at(&format!("energy.{field}")),
-                    format!("must be a finite, non-negative number of pJ, found {pj}"),
+                    format!(
+                        "must be a finite, non-negative number of pJ up to {:e}, found {pj:e}",
+                        limits::MAX_ENERGY_PJ
+                    ),
                 ));
             }
         }

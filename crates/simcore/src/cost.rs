@@ -10,10 +10,11 @@ use std::collections::HashMap;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::compat::CompatMode;
 use crate::config::HwConfig;
-use crate::engine::CompatMode;
 use crate::error::{Location, Result, SimError};
-use crate::precision::{bw_bits, simulate_layer_at, LayerBits, PrecisionView};
+use crate::interrupt::Interrupt;
+use crate::precision::{bw_bits, simulate_layer_at_with, LayerBits, PrecisionView};
 use crate::report::LayerReport;
 use crate::topology::{Layer, LayerKind, Topology};
 
@@ -141,7 +142,18 @@ pub fn simulate_layer_cost(
     bits: LayerBits,
     compat: CompatMode,
 ) -> Result<LayerCost> {
-    let (report, view) = simulate_layer_at(layer, hw, bits, compat)?;
+    simulate_layer_cost_with(layer, hw, bits, compat, &Interrupt::never())
+}
+
+/// `simulate_layer_cost` that stops with `SimError::Interrupted` once `interrupt` is raised.
+pub fn simulate_layer_cost_with(
+    layer: &Layer,
+    hw: &HwConfig,
+    bits: LayerBits,
+    compat: CompatMode,
+    interrupt: &Interrupt,
+) -> Result<LayerCost> {
+    let (report, view) = simulate_layer_at_with(layer, hw, bits, compat, interrupt)?;
     Ok(layer_cost(hw, layer, bits, &view, &report))
 }
 
@@ -233,6 +245,25 @@ pub fn simulate_mixed(
     output_bits: Option<u32>,
     compat: CompatMode,
 ) -> Result<MixedReport> {
+    simulate_mixed_with(
+        topology,
+        hw,
+        allocation,
+        output_bits,
+        compat,
+        &Interrupt::never(),
+    )
+}
+
+/// `simulate_mixed` that stops with `SimError::Interrupted` once `interrupt` is raised.
+pub fn simulate_mixed_with(
+    topology: &Topology,
+    hw: &HwConfig,
+    allocation: &[(u32, u32)],
+    output_bits: Option<u32>,
+    compat: CompatMode,
+    interrupt: &Interrupt,
+) -> Result<MixedReport> {
     let bits = layer_bits(topology, allocation, output_bits.unwrap_or(hw.word_bits))?;
     let mut distinct: Vec<(&Layer, LayerBits)> = Vec::new();
     let mut index: HashMap<(LayerKind, LayerBits), usize> = HashMap::new();
@@ -250,7 +281,8 @@ pub fn simulate_mixed(
     let runs = distinct
         .par_iter()
         .map(|&(layer, b)| {
-            simulate_layer_at(layer, hw, b, compat).map(|(report, view)| (report, view, b))
+            simulate_layer_at_with(layer, hw, b, compat, interrupt)
+                .map(|(report, view)| (report, view, b))
         })
         .collect::<Result<Vec<_>>>()?;
     let layers = topology

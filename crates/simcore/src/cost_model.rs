@@ -19,10 +19,12 @@ use std::collections::HashMap;
 
 use rayon::prelude::*;
 
+use crate::compat::CompatMode;
 use crate::config::HwConfig;
-use crate::cost::{simulate_layer_cost, LayerCost};
-use crate::engine::CompatMode;
+use crate::cost::{simulate_layer_cost_with, LayerCost};
+use crate::engine::memory::MEMORY_LIMIT_BYTES;
 use crate::error::{Location, Result, SimError};
+use crate::interrupt::Interrupt;
 use crate::precision::{check_bits, LayerBits};
 use crate::topology::{Layer, LayerKind, Topology};
 
@@ -84,8 +86,20 @@ impl CostModel {
         choices: &[u32],
         compat: CompatMode,
     ) -> Result<Self> {
+        Self::new_with(topology, hw, choices, compat, &Interrupt::never())
+    }
+
+    /// `new` that stops with `SimError::Interrupted` once `interrupt` is raised.
+    pub fn new_with(
+        topology: &Topology,
+        hw: &HwConfig,
+        choices: &[u32],
+        compat: CompatMode,
+        interrupt: &Interrupt,
+    ) -> Result<Self> {
         Self::build(topology, choices, hw.word_bits, |layer, bits| {
-            simulate_layer_cost(layer, hw, bits, compat)
+            interrupt.check()?;
+            simulate_layer_cost_with(layer, hw, bits, compat, interrupt)
         })
     }
 
@@ -125,6 +139,22 @@ impl CostModel {
         }
         let n = choices.len();
         let last = layers.len() - 1;
+        // One table row per (layer, w, a, next a): bounded before anything is allocated.
+        let rows = (layers.len() as u64).saturating_mul((n as u64).pow(3));
+        let bytes = rows.saturating_mul(
+            (std::mem::size_of::<[f64; QUANTITIES]>() + std::mem::size_of::<usize>()) as u64,
+        );
+        if bytes > MEMORY_LIMIT_BYTES {
+            return Err(SimError::resource(
+                Location::field("bits"),
+                format!(
+                    "the cost tables of {} layers x {n}^3 bit combinations need {} bytes, over \
+                     the limit of {MEMORY_LIMIT_BYTES} bytes; use fewer bit choices",
+                    layers.len(),
+                    bytes
+                ),
+            ));
+        }
         let outs = |l: usize| {
             if l == last {
                 vec![word_bits]

@@ -8,6 +8,7 @@
 mod closed_form;
 mod demand;
 mod geometry;
+pub mod memory;
 mod read_buffer;
 mod replay;
 mod stream;
@@ -18,27 +19,14 @@ use std::collections::HashMap;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::compat::CompatMode;
 use crate::config::{HwConfig, Interface};
 use crate::error::{Location, Result, SimError};
 use crate::grouped;
+use crate::interrupt::Interrupt;
 use crate::report::{Access, LayerReport, NetworkReport};
 use crate::topology::{ConvShape, Layer, LayerKind, Topology};
 use geometry::{ConvDims, Geometry};
-
-/// Which released SCALE-Sim stall arithmetic to reproduce.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
-pub enum CompatMode {
-    /// PyPI `scalesim==3.0.0`: the positive part of a read stall is counted twice.
-    #[default]
-    #[serde(rename = "scalesim-v3")]
-    ScalesimV3,
-    /// PyPI `scalesim==2.0.2`.
-    #[serde(rename = "scalesim-v2")]
-    ScalesimV2,
-    /// scale-sim-v2 after "removing double counting of stall cycles": every stall counted once.
-    #[serde(rename = "fixed")]
-    Fixed,
-}
 
 /// What the engine needs to know about the hardware, in elements: the result of applying a
 /// layer's bitwidths to an `HwConfig` (see `precision.rs`). At native precision the SRAM
@@ -197,10 +185,26 @@ pub fn simulate_conv(
     params: &EngineParams,
     compat: CompatMode,
 ) -> Result<LayerReport> {
+    simulate_conv_with(shape, params, compat, &Interrupt::never())
+}
+
+/// `simulate_conv` that stops with `SimError::Interrupted` once `interrupt` is raised. Its
+/// working memory is reserved against `memory::MEMORY_LIMIT_BYTES` first.
+pub fn simulate_conv_with(
+    shape: &ConvShape,
+    params: &EngineParams,
+    compat: CompatMode,
+    interrupt: &Interrupt,
+) -> Result<LayerReport> {
     params.validate()?;
     let dims = conv_dims(shape)?;
-    let g = Geometry::new(&dims, params.dataflow, params.array_rows, params.array_cols);
-    let run = replay::replay(&g, params, compat)?;
+    let mut g = Geometry::plan(&dims, params.dataflow, params.array_rows, params.array_cols);
+    let bytes = g
+        .table_bytes()
+        .saturating_add(replay::table_bytes(&g, params));
+    let _reservation = memory::reserve(bytes, interrupt)?;
+    g.build_tables()?;
+    let run = replay::replay(&g, params, compat, interrupt)?;
     if run.total_cycles <= 0 {
         return Err(shape_error(
             "shape",
@@ -255,8 +259,8 @@ pub fn simulate_layer(
     params: &EngineParams,
     compat: CompatMode,
 ) -> Result<LayerReport> {
-    let mut report =
-        simulate_kind(&layer.kind, params, compat).map_err(|e| in_layer(e, &layer.name))?;
+    let mut report = simulate_kind(&layer.kind, params, compat, &Interrupt::never())
+        .map_err(|e| in_layer(e, &layer.name))?;
     report.name.clone_from(&layer.name);
     Ok(report)
 }
@@ -267,23 +271,28 @@ fn simulate_kind(
     kind: &LayerKind,
     params: &EngineParams,
     compat: CompatMode,
+    interrupt: &Interrupt,
 ) -> Result<LayerReport> {
     match kind {
         LayerKind::Depthwise(_) | LayerKind::Grouped { .. } => {
             grouped::simulate_grouped(kind, params.array_rows * params.array_cols, |shape| {
-                simulate_conv(shape, params, compat)
+                simulate_conv_with(shape, params, compat, interrupt)
             })
         }
         LayerKind::Conv(_) | LayerKind::Gemm { .. } => {
-            simulate_conv(&kind.conv_shape(), params, compat)
+            simulate_conv_with(&kind.conv_shape(), params, compat, interrupt)
         }
     }
 }
 
-/// Prefixes a shape error with the layer it came from.
-fn in_layer(error: SimError, name: &str) -> SimError {
+/// Prefixes a shape or resource error with the layer it came from.
+pub(crate) fn in_layer(error: SimError, name: &str) -> SimError {
     match error {
         SimError::Topology { location, message } => SimError::Topology {
+            location,
+            message: format!("layer '{name}': {message}"),
+        },
+        SimError::Resource { location, message } => SimError::Resource {
             location,
             message: format!("layer '{name}': {message}"),
         },
@@ -294,6 +303,16 @@ fn in_layer(error: SimError, name: &str) -> SimError {
 /// Simulates a whole network at native precision. Each distinct layer (kind and shape) is simulated
 /// once (in parallel); the result is identical to simulating every layer in order.
 pub fn simulate(topology: &Topology, hw: &HwConfig, compat: CompatMode) -> Result<NetworkReport> {
+    simulate_with(topology, hw, compat, &Interrupt::never())
+}
+
+/// `simulate` that stops with `SimError::Interrupted` once `interrupt` is raised.
+pub fn simulate_with(
+    topology: &Topology,
+    hw: &HwConfig,
+    compat: CompatMode,
+    interrupt: &Interrupt,
+) -> Result<NetworkReport> {
     let params = EngineParams::native(hw);
     params.validate()?;
     let shapes: Vec<LayerKind> = topology.layers.iter().map(|layer| layer.kind).collect();
@@ -307,8 +326,9 @@ pub fn simulate(topology: &Topology, hw: &HwConfig, compat: CompatMode) -> Resul
     }
     let mut reports = distinct
         .par_iter()
-        .map(|kind| simulate_kind(kind, &params, compat))
+        .map(|kind| simulate_kind(kind, &params, compat, interrupt))
         .collect::<Vec<_>>();
+    interrupt.check()?;
     // Report the first failing layer in topology order.
     if let Some((layer, shape)) = topology
         .layers

@@ -74,6 +74,12 @@ pub enum SimError {
         #[source]
         source: std::io::Error,
     },
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("{location}: {message}")]
     Config { location: Location, message: String },
     #[error("{location}: {message}")]
@@ -82,11 +88,24 @@ pub enum SimError {
     Allocation { location: Location, message: String },
     #[error("{location}: {message}")]
     Sampler { location: Location, message: String },
+    /// A layer needs more working memory than the engine's bound allows.
+    #[error("{location}: {message}")]
+    Resource { location: Location, message: String },
+    /// The caller raised the computation's `Interrupt` (Ctrl-C in Python).
+    #[error("interrupted")]
+    Interrupted,
 }
 
 impl SimError {
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Self::Io {
+            path: path.into(),
+            source,
+        }
+    }
+
+    pub fn write(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Self::Write {
             path: path.into(),
             source,
         }
@@ -108,6 +127,13 @@ impl SimError {
 
     pub fn allocation(location: Location, message: impl Into<String>) -> Self {
         Self::Allocation {
+            location,
+            message: message.into(),
+        }
+    }
+
+    pub fn resource(location: Location, message: impl Into<String>) -> Self {
+        Self::Resource {
             location,
             message: message.into(),
         }

@@ -9,10 +9,12 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::compat::CompatMode;
 use crate::config::HwConfig;
-use crate::engine::{self, CompatMode, EngineParams};
+use crate::engine::{self, EngineParams};
 use crate::error::{Location, Result, SimError};
 use crate::grouped;
+use crate::interrupt::Interrupt;
 use crate::report::LayerReport;
 use crate::topology::{ConvShape, Layer, LayerKind};
 
@@ -178,20 +180,33 @@ pub fn simulate_layer_at(
     bits: LayerBits,
     compat: CompatMode,
 ) -> Result<(LayerReport, PrecisionView)> {
+    simulate_layer_at_with(layer, hw, bits, compat, &Interrupt::never())
+}
+
+/// `simulate_layer_at` that stops with `SimError::Interrupted` once `interrupt` is raised.
+pub fn simulate_layer_at_with(
+    layer: &Layer,
+    hw: &HwConfig,
+    bits: LayerBits,
+    compat: CompatMode,
+    interrupt: &Interrupt,
+) -> Result<(LayerReport, PrecisionView)> {
     let view = PrecisionView::new(hw, bits, &layer.name)?;
-    let dense =
-        |shape: &ConvShape| engine::simulate_conv(&view.pack_conv(shape), &view.params, compat);
-    let mut report = match layer.kind {
-        LayerKind::Conv(shape) => dense(&shape)?,
+    let dense = |shape: &ConvShape| {
+        engine::simulate_conv_with(&view.pack_conv(shape), &view.params, compat, interrupt)
+    };
+    let report = match layer.kind {
+        LayerKind::Conv(shape) => dense(&shape),
         LayerKind::Gemm { m, n, k } => {
-            engine::simulate_conv(&view.pack_gemm(m, n, k), &view.params, compat)?
+            engine::simulate_conv_with(&view.pack_gemm(m, n, k), &view.params, compat, interrupt)
         }
         LayerKind::Depthwise(_) | LayerKind::Grouped { .. } => grouped::simulate_grouped(
             &layer.kind,
             view.params.array_rows * view.params.array_cols,
             dense,
-        )?,
+        ),
     };
+    let mut report = report.map_err(|e| engine::in_layer(e, &layer.name))?;
     report.name.clone_from(&layer.name);
     Ok((report, view))
 }

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::engine::CompatMode;
+use crate::compat::CompatMode;
 use crate::error::{Result, SimError};
 
 /// Start cycle, stop cycle and element count of one SRAM or DRAM stream.
@@ -149,7 +149,7 @@ fn write_rows(path: &Path, header: &str, rows: Vec<Vec<Cell>>) -> Result<()> {
         let cells: Vec<String> = row.iter().map(ToString::to_string).collect();
         text.push_str(&format!("{lid}, {},\n", cells.join(", ")));
     }
-    std::fs::write(path, text).map_err(|e| SimError::io(path, e))
+    crate::file::write_text(path, &text)
 }
 
 /// Writes COMPUTE_REPORT.csv, BANDWIDTH_REPORT.csv and DETAILED_ACCESS_REPORT.csv into `dir`
@@ -157,7 +157,7 @@ fn write_rows(path: &Path, header: &str, rows: Vec<Vec<Cell>>) -> Result<()> {
 /// layout for `ScalesimV3`, 2.0.2's (no "incl. prefetch" column) for `ScalesimV2` and `Fixed`.
 pub fn write_scalesim_csvs(dir: impl AsRef<Path>, report: &NetworkReport) -> Result<()> {
     let dir = dir.as_ref();
-    std::fs::create_dir_all(dir).map_err(|e| SimError::io(dir, e))?;
+    std::fs::create_dir_all(dir).map_err(|e| SimError::write(dir, e))?;
     let v3 = report.compat == CompatMode::ScalesimV3;
     let compute_header = if v3 {
         "LayerID, Total Cycles (incl. prefetch), Total Cycles, Stall Cycles, Overall Util %, \

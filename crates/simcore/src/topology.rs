@@ -135,6 +135,52 @@ impl ConvShape {
 /// Bounds that keep all address arithmetic (SCALE-Sim offsets of 10^7 included) in range.
 const MAX_DIMENSION: u64 = 1 << 31;
 const MAX_PRODUCT: u64 = 1 << 52;
+/// Most layers in one topology, counted after SCALE-Sim's `DP` expansion (one layer per
+/// channel), so that a one-line CSV cannot ask for billions of layers.
+pub const MAX_LAYERS: usize = 1 << 16;
+
+/// Layer names must be non-empty and unique within a topology: allocations, reports and the
+/// search's bit tables are keyed by them.
+pub(crate) struct Names {
+    seen: std::collections::HashMap<String, Location>,
+}
+
+impl Names {
+    pub(crate) fn new() -> Self {
+        Self {
+            seen: std::collections::HashMap::new(),
+        }
+    }
+
+    /// Records `name`, defined at `location`; a second use of it is an error naming both.
+    pub(crate) fn add(&mut self, name: &str, location: &Location) -> Result<()> {
+        if let Some(first) = self.seen.get(name) {
+            let message = format!(
+                "duplicate layer name '{name}' (first defined at {first}); layer names must be unique"
+            );
+            let field = location
+                .field
+                .as_ref()
+                .map_or_else(|| "name".to_owned(), |f| format!("{f}.name"));
+            return Err(SimError::topology(
+                location.clone().with_field(field),
+                message,
+            ));
+        }
+        if self.seen.len() >= MAX_LAYERS {
+            return Err(too_many_layers(location, self.seen.len() + 1));
+        }
+        self.seen.insert(name.to_owned(), location.clone());
+        Ok(())
+    }
+}
+
+pub(crate) fn too_many_layers(location: &Location, count: usize) -> SimError {
+    SimError::topology(
+        location.clone(),
+        format!("{count} layers exceed the limit of {MAX_LAYERS} layers per topology"),
+    )
+}
 
 fn layer_error(location: &Location, field: &str, message: &str) -> SimError {
     SimError::topology(location.clone().with_field(field), message)
@@ -257,8 +303,16 @@ impl Layer {
         shape.filter_h * shape.filter_w * self.channels_per_filter() * shape.num_filters
     }
 
-    /// Checks sizes and the kind's divisibility rules; errors are labelled with `location`.
+    /// Checks the name, sizes and the kind's divisibility rules; errors are labelled with
+    /// `location`.
     pub fn validate(&self, location: &Location) -> Result<()> {
+        if self.name.trim().is_empty() {
+            return Err(layer_error(
+                location,
+                "name",
+                "a layer needs a non-empty name",
+            ));
+        }
         match self.kind {
             LayerKind::Gemm { m, n, k } => {
                 for (field, value) in [("m", m), ("n", n), ("k", k)] {
@@ -327,8 +381,17 @@ impl Topology {
                 "a topology needs at least one layer",
             ));
         }
+        if topology.layers.len() > MAX_LAYERS {
+            return Err(too_many_layers(
+                &Location::field("layers"),
+                topology.layers.len(),
+            ));
+        }
+        let mut names = Names::new();
         for (index, layer) in topology.layers.iter().enumerate() {
-            layer.validate(&Location::field(format!("layers[{index}]")))?;
+            let location = Location::field(format!("layers[{index}]"));
+            layer.validate(&location)?;
+            names.add(&layer.name, &location)?;
         }
         Ok(topology)
     }
@@ -337,7 +400,7 @@ impl Topology {
     /// the file name without its extension, as SCALE-Sim names runs.
     pub fn from_csv(path: impl AsRef<Path>, gemm: bool) -> Result<Self> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|e| SimError::io(path, e))?;
+        let text = crate::file::read_text(path, crate::file::MAX_TOPOLOGY_BYTES, "a topology CSV")?;
         Self::from_csv_str(&text, Some(path), gemm)
     }
 
@@ -360,7 +423,7 @@ impl Topology {
     /// so read it back with `gemm = true`.
     pub fn to_csv(&self, path: impl AsRef<Path>) -> Result<()> {
         let path = path.as_ref();
-        std::fs::write(path, self.to_csv_string()?).map_err(|e| SimError::io(path, e))
+        crate::file::write_text(path, &self.to_csv_string()?)
     }
 
     /// Whether `to_csv` writes the GEMM form.

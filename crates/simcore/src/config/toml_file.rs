@@ -86,9 +86,24 @@ fn word_bits() -> u32 {
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Addresses {
+    #[serde(default = "ifmap_offset")]
     ifmap_offset: u64,
+    #[serde(default = "filter_offset")]
     filter_offset: u64,
+    #[serde(default = "ofmap_offset")]
     ofmap_offset: u64,
+}
+
+fn ifmap_offset() -> u64 {
+    defaults::IFMAP_OFFSET
+}
+
+fn filter_offset() -> u64 {
+    defaults::FILTER_OFFSET
+}
+
+fn ofmap_offset() -> u64 {
+    defaults::OFMAP_OFFSET
 }
 
 pub(super) fn parse(text: &str, file: Option<&Path>) -> Result<HwConfig> {

@@ -7,7 +7,9 @@
 //! identities, so entries are named by ids (`p·W + j`, `k·W + j`); two ifmap entries share an
 //! address exactly when they are im2col duplicates of one input element.
 
+use super::memory::try_with_capacity;
 use crate::config::Dataflow;
+use crate::error::Result;
 
 /// A convolution in SCALE-Sim's terms plus the array it runs on.
 #[derive(Debug, Clone)]
@@ -62,8 +64,9 @@ pub(crate) struct ConvDims {
 }
 
 impl Geometry {
+    /// The mapping without its per-pixel and per-window tables (see `build_tables`).
     /// Callers guarantee every dimension is non-zero and that all addresses fit in `u32`.
-    pub fn new(conv: &ConvDims, dataflow: Dataflow, rows: u64, cols: u64) -> Self {
+    pub fn plan(conv: &ConvDims, dataflow: Dataflow, rows: u64, cols: u64) -> Self {
         let p = conv.ofmap_h * conv.ofmap_w;
         let w = conv.filter_h * conv.filter_w * conv.channels;
         let k = conv.filters;
@@ -76,25 +79,6 @@ impl Geometry {
             Dataflow::Os => t + rows + cols - 2,
             Dataflow::Ws | Dataflow::Is => 2 * rows + cols + t - 2,
         };
-        let mut pixel_row = Vec::with_capacity(p as usize);
-        let mut pixel_col = Vec::with_capacity(p as usize);
-        for orow in 0..conv.ofmap_h {
-            for ocol in 0..conv.ofmap_w {
-                let (r0, c0) = (orow * conv.stride_h, ocol * conv.stride_w);
-                pixel_row.push(r0 as u32);
-                pixel_col.push(c0 as u32);
-            }
-        }
-        let mut win_row = Vec::with_capacity(w as usize);
-        let mut win_col = Vec::with_capacity(w as usize);
-        for r in 0..conv.filter_h {
-            for c in 0..conv.filter_w {
-                for _ in 0..conv.channels {
-                    win_row.push(r as u32);
-                    win_col.push(c as u32);
-                }
-            }
-        }
         Self {
             dataflow,
             rows,
@@ -117,11 +101,40 @@ impl Geometry {
             channels: conv.channels,
             stride_h: conv.stride_h,
             stride_w: conv.stride_w,
-            pixel_row,
-            pixel_col,
-            win_row,
-            win_col,
+            pixel_row: Vec::new(),
+            pixel_col: Vec::new(),
+            win_row: Vec::new(),
+            win_col: Vec::new(),
         }
+    }
+
+    /// Bytes `build_tables` allocates.
+    pub fn table_bytes(&self) -> u64 {
+        (self.p + self.w) * 2 * std::mem::size_of::<u32>() as u64
+    }
+
+    /// Fills the per-pixel and per-window tables the entry rules read.
+    pub fn build_tables(&mut self) -> Result<()> {
+        let what = "the geometry tables";
+        self.pixel_row = try_with_capacity(self.p, what)?;
+        self.pixel_col = try_with_capacity(self.p, what)?;
+        for orow in 0..self.ofmap_h {
+            for ocol in 0..self.ofmap_w {
+                self.pixel_row.push((orow * self.stride_h) as u32);
+                self.pixel_col.push((ocol * self.stride_w) as u32);
+            }
+        }
+        self.win_row = try_with_capacity(self.w, what)?;
+        self.win_col = try_with_capacity(self.w, what)?;
+        for r in 0..self.filter_h {
+            for c in 0..self.filter_w {
+                for _ in 0..self.channels {
+                    self.win_row.push(r as u32);
+                    self.win_col.push(c as u32);
+                }
+            }
+        }
+        Ok(())
     }
 
     pub fn folds(&self) -> u64 {

@@ -10,9 +10,11 @@
 //! entry's own set and, for the ifmap, at the sets of its im2col duplicates. A refill is O(1).
 
 use super::geometry::Geometry;
+use super::memory::try_filled;
 use super::stream::{Operand, Stream};
-use crate::engine::CompatMode;
+use crate::compat::CompatMode;
 use crate::error::{Location, Result, SimError};
+use crate::interrupt::Interrupt;
 
 pub(crate) struct ReadBuffer<'g> {
     geometry: &'g Geometry,
@@ -34,27 +36,59 @@ pub(crate) struct ReadBuffer<'g> {
     refill_lines: u64,
     last_ready: i64,
     refills: u64,
+    /// Checked every `REFILLS_PER_CHECK` refills: one pathological line can need millions.
+    interrupt: Interrupt,
 }
 
+const REFILLS_PER_CHECK: u64 = 1 << 10;
+
 impl<'g> ReadBuffer<'g> {
-    pub fn new(g: &'g Geometry, operand: Operand, sram_elems: u64, bw: u64) -> Result<Self> {
+    /// Bytes `new` allocates for its tables: one set index per operand entry (2 or 4 bytes)
+    /// and one range per key.
+    pub fn table_bytes(g: &Geometry, operand: Operand, sram_elems: u64) -> u64 {
+        let stream = Stream::new(g, operand);
+        let eps = sram_elems.div_ceil(100);
+        let sets = if surely_resident(&stream, sram_elems) {
+            0
+        } else {
+            stream
+                .entries()
+                .saturating_mul(SetTable::width(stream.entries() / eps + 1))
+        };
+        sets + stream.keys().saturating_mul(24)
+    }
+
+    pub fn new(
+        g: &'g Geometry,
+        operand: Operand,
+        sram_elems: u64,
+        bw: u64,
+        interrupt: &Interrupt,
+    ) -> Result<Self> {
         let stream = Stream::new(g, operand);
         let total = sram_elems;
         let active = total.div_ceil(2);
         let prefetch = total - active;
         let eps = total.div_ceil(100);
         // One pass over the stream: each entry's set, and each key's set range and size.
-        let entries = usize::try_from(stream.entries()).map_err(|_| {
-            SimError::config(
-                Location::default(),
-                format!("{operand:?} operand too large"),
-            )
-        })?;
-        let mut entry_set = SetTable::new(entries, stream.entries() / eps + 1);
-        let mut key_sets = vec![(u64::MAX, 0u64, 0u64); stream.keys() as usize];
+        // Without any possible miss no entry's set is ever looked up.
+        let skip_sets = surely_resident(&stream, sram_elems);
+        let mut entry_set = if skip_sets {
+            SetTable::Narrow(Vec::new())
+        } else {
+            SetTable::new(stream.entries(), stream.entries() / eps + 1, interrupt)?
+        };
+        let mut key_sets = try_filled(
+            stream.keys(),
+            (u64::MAX, 0u64, 0u64),
+            "the SRAM model",
+            interrupt,
+        )?;
         let (mut set, mut in_set, mut valid) = (0u64, 0u64, 0u64);
-        stream.for_each_valid(|id, key| {
-            entry_set.set(id, set);
+        stream.for_each_valid(interrupt, |id, key| {
+            if !skip_sets {
+                entry_set.set(id, set);
+            }
             let entry = &mut key_sets[key as usize];
             entry.0 = entry.0.min(set);
             entry.1 = entry.1.max(set);
@@ -65,7 +99,7 @@ impl<'g> ReadBuffer<'g> {
                 in_set = 0;
                 set += 1;
             }
-        });
+        })?;
         let sets = valid / eps + 1;
         let window_sets = active.div_ceil(eps).min(sets);
         let all_resident = window_sets >= sets;
@@ -89,6 +123,7 @@ impl<'g> ReadBuffer<'g> {
             refill_lines: prefetch.div_ceil(bw),
             last_ready: -1,
             refills: 0,
+            interrupt: interrupt.clone(),
         })
     }
 
@@ -163,6 +198,9 @@ impl<'g> ReadBuffer<'g> {
         }
         self.start = (self.start + self.step_sets) % self.sets;
         self.refills += 1;
+        if self.refills % REFILLS_PER_CHECK == 0 {
+            self.interrupt.check()?;
+        }
         self.last_ready += self.refill_lines as i64 + 1;
         Ok(())
     }
@@ -209,6 +247,13 @@ impl<'g> ReadBuffer<'g> {
     }
 }
 
+/// True when the window covers every set even if every entry of the operand were valid, so
+/// that nothing can miss (`new` then finds `all_resident`).
+fn surely_resident(stream: &Stream, sram_elems: u64) -> bool {
+    let eps = sram_elems.div_ceil(100);
+    stream.entries() / eps < sram_elems.div_ceil(2).div_ceil(eps)
+}
+
 /// Set index per operand entry, in 16 bits when the sets allow it (memory is one index per
 /// entry of the operand matrix).
 enum SetTable {
@@ -217,12 +262,22 @@ enum SetTable {
 }
 
 impl SetTable {
-    fn new(entries: usize, sets: u64) -> Self {
+    /// Bytes per entry for `sets` sets.
+    fn width(sets: u64) -> u64 {
         if sets <= u64::from(u16::MAX) + 1 {
-            Self::Narrow(vec![0; entries])
+            2
         } else {
-            Self::Wide(vec![0; entries])
+            4
         }
+    }
+
+    fn new(entries: u64, sets: u64, interrupt: &Interrupt) -> Result<Self> {
+        let what = "the SRAM model's set table";
+        Ok(if Self::width(sets) == 2 {
+            Self::Narrow(try_filled(entries, 0, what, interrupt)?)
+        } else {
+            Self::Wide(try_filled(entries, 0, what, interrupt)?)
+        })
     }
 
     fn set(&mut self, id: u32, set: u64) {

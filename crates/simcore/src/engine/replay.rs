@@ -12,8 +12,10 @@ use super::geometry::Geometry;
 use super::read_buffer::ReadBuffer;
 use super::stream::Operand;
 use super::write_buffer::WriteBuffer;
-use crate::engine::{CompatMode, EngineParams};
+use crate::compat::CompatMode;
+use crate::engine::EngineParams;
 use crate::error::Result;
+use crate::interrupt::Interrupt;
 
 /// First and last serviced cycle of the demand lines that carry a valid address.
 #[derive(Debug, Clone, Copy, Default)]
@@ -49,18 +51,35 @@ pub(crate) struct Replay {
     pub dram_ofmap: DramSpan,
 }
 
-pub(crate) fn replay(g: &Geometry, params: &EngineParams, compat: CompatMode) -> Result<Replay> {
+/// Demand lines replayed between two interrupt checks.
+const LINES_PER_CHECK: u64 = 1 << 12;
+
+/// Bytes the read buffers of `replay` allocate.
+pub(crate) fn table_bytes(g: &Geometry, params: &EngineParams) -> u64 {
+    ReadBuffer::table_bytes(g, Operand::Ifmap, params.ifmap_sram_elems).saturating_add(
+        ReadBuffer::table_bytes(g, Operand::Filter, params.filter_sram_elems),
+    )
+}
+
+pub(crate) fn replay(
+    g: &Geometry,
+    params: &EngineParams,
+    compat: CompatMode,
+    interrupt: &Interrupt,
+) -> Result<Replay> {
     let mut ifmap = ReadBuffer::new(
         g,
         Operand::Ifmap,
         params.ifmap_sram_elems,
         params.ifmap_bw_elems,
+        interrupt,
     )?;
     let mut filter = ReadBuffer::new(
         g,
         Operand::Filter,
         params.filter_sram_elems,
         params.filter_bw_elems,
+        interrupt,
     )?;
     let mut ofmap = WriteBuffer::new(params.ofmap_sram_elems, params.ofmap_bw_elems);
 
@@ -90,7 +109,18 @@ pub(crate) fn replay(g: &Geometry, params: &EngineParams, compat: CompatMode) ->
     let mut filter_addrs = Vec::with_capacity(g.rows.max(g.cols) as usize);
     let fold_len = g.fold_len as i64;
 
+    // Work units (replayed lines, skipped folds) left before the next interrupt check.
+    let mut until_check = LINES_PER_CHECK;
+    let mut tick = || -> Result<()> {
+        until_check -= 1;
+        if until_check == 0 {
+            until_check = LINES_PER_CHECK;
+            interrupt.check()?;
+        }
+        Ok(())
+    };
     for idx in 0..folds {
+        tick()?;
         let (fc, fr) = fold_at(idx);
         let edge = edge_folds.contains(&idx);
         let ifmap_resident = !edge && ifmap.key_resident(ifmap.fold_key(fc, fr));
@@ -104,6 +134,7 @@ pub(crate) fn replay(g: &Geometry, params: &EngineParams, compat: CompatMode) ->
             continue;
         }
         for tau in 0..g.fold_len {
+            tick()?;
             let cycle = line + stall;
             let ifmap_stall = if ifmap_resident {
                 0

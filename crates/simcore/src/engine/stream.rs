@@ -15,6 +15,8 @@
 
 use super::geometry::Geometry;
 use crate::config::Dataflow;
+use crate::error::Result;
+use crate::interrupt::Interrupt;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Operand {
@@ -87,12 +89,12 @@ impl<'g> Stream<'g> {
     }
 
     /// Calls `visit(entry id, key)` for every valid entry, in stream order.
-    pub fn for_each_valid(&self, visit: impl FnMut(u32, u64)) {
+    pub fn for_each_valid(&self, interrupt: &Interrupt, visit: impl FnMut(u32, u64)) -> Result<()> {
         let g = self.g;
         // One monomorphised walk per operand layout, so the entry rule is not re-dispatched
         // per element. Each rule maps (block, row in block, column) to (entry id, key).
         match (g.dataflow, self.op) {
-            (Dataflow::Os, Operand::Ifmap) => self.walk(visit, |f, inner, col| {
+            (Dataflow::Os, Operand::Ifmap) => self.walk(interrupt, visit, |f, inner, col| {
                 let p = f * g.rows + col;
                 if p < g.p {
                     g.ifmap_entry(p, inner).map(|id| (id, f))
@@ -100,15 +102,15 @@ impl<'g> Stream<'g> {
                     None
                 }
             }),
-            (Dataflow::Os, Operand::Filter) => self.walk(visit, |f, inner, col| {
+            (Dataflow::Os, Operand::Filter) => self.walk(interrupt, visit, |f, inner, col| {
                 let k = f * g.cols + col;
                 (k < g.k).then(|| (g.filter_entry(inner, k), f))
             }),
-            (Dataflow::Ws, Operand::Filter) => self.walk(visit, |f, inner, col| {
+            (Dataflow::Ws, Operand::Filter) => self.walk(interrupt, visit, |f, inner, col| {
                 let k = f * g.cols + col;
                 (k < g.k).then(|| (g.filter_entry(inner, k), f * g.row_folds + inner / g.rows))
             }),
-            (Dataflow::Ws, Operand::Ifmap) => self.walk(visit, |f, inner, col| {
+            (Dataflow::Ws, Operand::Ifmap) => self.walk(interrupt, visit, |f, inner, col| {
                 let j = f * g.rows + col;
                 if j < g.w {
                     g.ifmap_entry(inner, j).map(|id| (id, f))
@@ -116,7 +118,7 @@ impl<'g> Stream<'g> {
                     None
                 }
             }),
-            (Dataflow::Is, Operand::Ifmap) => self.walk(visit, |f, inner, col| {
+            (Dataflow::Is, Operand::Ifmap) => self.walk(interrupt, visit, |f, inner, col| {
                 let p = f * g.cols + col;
                 if p < g.p {
                     g.ifmap_entry(p, inner)
@@ -125,7 +127,7 @@ impl<'g> Stream<'g> {
                     None
                 }
             }),
-            (Dataflow::Is, Operand::Filter) => self.walk(visit, |f, inner, col| {
+            (Dataflow::Is, Operand::Filter) => self.walk(interrupt, visit, |f, inner, col| {
                 let j = f * g.rows + col;
                 (j < g.w).then(|| (g.filter_entry(j, inner), f))
             }),
@@ -137,9 +139,10 @@ impl<'g> Stream<'g> {
     #[inline]
     fn walk(
         &self,
+        interrupt: &Interrupt,
         mut visit: impl FnMut(u32, u64),
         entry: impl Fn(u64, u64, u64) -> Option<(u32, u64)>,
-    ) {
+    ) -> Result<()> {
         let rows = self.block_rows * self.blocks;
         let mut emit = |row: u64, col: u64| {
             if let Some((id, key)) = entry(row / self.block_rows, row % self.block_rows, col) {
@@ -148,6 +151,7 @@ impl<'g> Stream<'g> {
         };
         if self.diag {
             for d in 0..rows + self.cols - 1 {
+                interrupt.check()?;
                 let lowest = d.saturating_sub(self.cols - 1);
                 for row in (lowest..=d.min(rows - 1)).rev() {
                     emit(row, d - row);
@@ -155,10 +159,12 @@ impl<'g> Stream<'g> {
             }
         } else {
             for row in 0..rows {
+                interrupt.check()?;
                 for col in 0..self.cols {
                     emit(row, col);
                 }
             }
         }
+        Ok(())
     }
 }

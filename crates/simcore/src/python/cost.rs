@@ -5,13 +5,14 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyList};
+use pyo3::types::{PyBool, PyBytes, PyDict, PyList};
 
 use super::errors::{guard, internal, panic_message, IntoPyResult};
+use super::run::interruptible;
 use super::sim::{PyHwConfig, PyTopology};
-use crate::cost::{simulate_mixed as run_mixed, MixedReport};
+use crate::compat::CompatMode;
+use crate::cost::{simulate_mixed_with as run_mixed, MixedReport};
 use crate::cost_model::{Cost, CostModel};
-use crate::engine::CompatMode;
 use crate::error::{Location, Result, SimError};
 use crate::report::NetworkReport;
 
@@ -35,22 +36,18 @@ fn detached<T: Send>(py: Python<'_>, work: impl FnOnce() -> Result<T> + Send) ->
     }
 }
 
-/// A compat mode by its serde name ("scalesim-v3", "scalesim-v2", "fixed").
-fn parse_compat(text: &str) -> Result<CompatMode> {
-    serde_json::from_value(serde_json::Value::String(text.to_owned())).map_err(|_| {
-        SimError::config(
-            Location::field("compat"),
-            format!("unknown compat mode '{text}': expected scalesim-v3, scalesim-v2 or fixed"),
-        )
-    })
-}
-
 fn allocation_error(field: &str, message: String) -> SimError {
     SimError::allocation(Location::field(field), message)
 }
 
-/// A width given from Python: an int in 1..=32.
+/// A width given from Python: an int in 1..=32 (not a bool, which Python counts as an int).
 fn bits_arg(value: &Bound<'_, PyAny>, field: &str) -> Result<u32> {
+    if value.is_instance_of::<PyBool>() {
+        return Err(allocation_error(
+            field,
+            format!("expected an integer number of bits, found the bool {value}"),
+        ));
+    }
     let bits: i64 = value.extract().map_err(|_| {
         allocation_error(
             field,
@@ -69,6 +66,21 @@ fn bits_arg(value: &Bound<'_, PyAny>, field: &str) -> Result<u32> {
                 ),
             )
         })
+}
+
+/// A choice or layer index from Python: a non-negative int, not a bool.
+fn index_arg(value: &Bound<'_, PyAny>, field: &str) -> Result<usize> {
+    let found = || {
+        allocation_error(
+            field,
+            format!("expected a non-negative integer index, found {value}"),
+        )
+    };
+    if value.is_instance_of::<PyBool>() || !value.hasattr("__index__").unwrap_or(false) {
+        return Err(found());
+    }
+    let index: i128 = value.extract().map_err(|_| found())?;
+    usize::try_from(index).map_err(|_| found())
 }
 
 /// A (w_bits, a_bits) pair from a 2-item sequence.
@@ -122,24 +134,6 @@ fn allocation_arg(value: &Bound<'_, PyAny>, names: &[String]) -> Result<Vec<(u32
     if value.extract::<i64>().is_ok() {
         let bits = bits_arg(value, "allocation")?;
         return Ok(vec![(bits, bits); names.len()]);
-    }
-    // Fast path for well-formed pairs; anything else goes through the checks below, which
-    // name the offending layer and field.
-    if let Ok(pairs) = value.extract::<Vec<[i64; 2]>>() {
-        let in_range = |b: i64| {
-            u32::try_from(b)
-                .ok()
-                .filter(|b| (1..=crate::precision::MAX_BITS).contains(b))
-        };
-        if pairs.len() == names.len() {
-            let bits: Option<Vec<(u32, u32)>> = pairs
-                .iter()
-                .map(|&[w, a]| Some((in_range(w)?, in_range(a)?)))
-                .collect();
-            if let Some(bits) = bits {
-                return Ok(bits);
-            }
-        }
     }
     let items: Vec<Bound<'_, PyAny>> = value.extract().map_err(|_| {
         allocation_error(
@@ -292,6 +286,16 @@ impl PyCostModel {
                 [_, l] if *l == layers => false,
                 _ => return Err(bad_shape(format!("{shape:?}"))).into_py_result(py),
             };
+            // Only integer dtypes ('i', 'u'): floats would be truncated and bools read as 0/1.
+            let dtype = values.getattr("dtype")?;
+            let kind: String = dtype.getattr("kind")?.extract()?;
+            if kind != "i" && kind != "u" {
+                return Err(allocation_error(
+                    "allocations",
+                    format!("expected an integer array of choice indices, found dtype {dtype}"),
+                ))
+                .into_py_result(py);
+            }
             if shape[0] > 0 {
                 // Range-check in numpy, then pass one byte per index.
                 let low: i64 = values.call_method0("min")?.extract()?;
@@ -369,9 +373,11 @@ impl PyCostModel {
                 parsed.collect::<Result<Vec<_>>>().into_py_result(py)
             })?,
         };
-        let compat = parse_compat(compat).into_py_result(py)?;
+        let compat = CompatMode::parse(compat).into_py_result(py)?;
         let (topology, hw) = (&topology.inner, &hw.inner);
-        let inner = detached(py, || CostModel::new(topology, hw, &choices, compat))?;
+        let inner = interruptible(py, |interrupt| {
+            CostModel::new_with(topology, hw, &choices, compat, interrupt)
+        })?;
         Ok(Self { inner })
     }
 
@@ -420,8 +426,40 @@ impl PyCostModel {
     }
 
     /// Cost of an allocation of choice indices: a list of (w, a) index pairs per layer.
-    fn cost_indices(&self, py: Python<'_>, allocation: Vec<(usize, usize)>) -> PyResult<PyCost> {
+    fn cost_indices(&self, py: Python<'_>, allocation: &Bound<'_, PyAny>) -> PyResult<PyCost> {
         guard(py, || {
+            let parse = || -> Result<Vec<(usize, usize)>> {
+                let pairs: Vec<Bound<'_, PyAny>> = allocation.extract().map_err(|_| {
+                    allocation_error(
+                        "allocation",
+                        format!("expected a list of (w, a) choice index pairs, found {allocation}"),
+                    )
+                })?;
+                pairs
+                    .iter()
+                    .enumerate()
+                    .map(|(l, pair)| {
+                        let field = format!("allocation[{l}]");
+                        let items: Vec<Bound<'_, PyAny>> = pair
+                            .extract()
+                            .ok()
+                            .filter(|v: &Vec<Bound<'_, PyAny>>| v.len() == 2)
+                            .ok_or_else(|| {
+                                allocation_error(
+                                    &field,
+                                    format!(
+                                        "expected a (w, a) pair of choice indices, found {pair}"
+                                    ),
+                                )
+                            })?;
+                        Ok((
+                            index_arg(&items[0], &format!("{field}.w"))?,
+                            index_arg(&items[1], &format!("{field}.a"))?,
+                        ))
+                    })
+                    .collect()
+            };
+            let allocation = parse().into_py_result(py)?;
             Ok(PyCost {
                 inner: self.inner.cost(&allocation).into_py_result(py)?,
             })
@@ -458,21 +496,27 @@ impl PyCostModel {
 
     /// The tabulated cost of layer `layer` (index) at choice indices (w, a) with the next
     /// layer's activations at choice `next_a` (ignored for the last layer).
-    #[pyo3(signature = (layer, w, a, next_a=0))]
+    #[pyo3(signature = (layer, w, a, next_a=None))]
     fn layer_cost(
         &self,
         py: Python<'_>,
-        layer: usize,
-        w: usize,
-        a: usize,
-        next_a: usize,
+        layer: &Bound<'_, PyAny>,
+        w: &Bound<'_, PyAny>,
+        a: &Bound<'_, PyAny>,
+        next_a: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<PyCost> {
         guard(py, || {
+            let cost = || -> Result<Cost> {
+                let next_a = next_a.map(|v| index_arg(v, "next_a")).transpose()?;
+                self.inner.layer_cost(
+                    index_arg(layer, "layer")?,
+                    index_arg(w, "w")?,
+                    index_arg(a, "a")?,
+                    next_a.unwrap_or(0),
+                )
+            };
             Ok(PyCost {
-                inner: self
-                    .inner
-                    .layer_cost(layer, w, a, next_a)
-                    .into_py_result(py)?,
+                inner: cost().into_py_result(py)?,
             })
         })
     }
@@ -621,7 +665,7 @@ impl PyMixedReport {
     /// SCALE-Sim's three report CSVs for the run (counts in elements of each layer's widths).
     #[pyo3(signature = (dir, compat="scalesim-v3"))]
     fn to_csv(&self, py: Python<'_>, dir: PathBuf, compat: &str) -> PyResult<()> {
-        let compat = parse_compat(compat).into_py_result(py)?;
+        let compat = CompatMode::parse(compat).into_py_result(py)?;
         let network = NetworkReport {
             topology: self.inner.topology.clone(),
             hw: self.inner.hw.clone(),
@@ -675,8 +719,10 @@ fn simulate_mixed(
         .map(|b| bits_arg(&b, "output_bits"))
         .transpose()
         .into_py_result(py)?;
-    let compat = parse_compat(compat).into_py_result(py)?;
+    let compat = CompatMode::parse(compat).into_py_result(py)?;
     let (topology, hw) = (&topology.inner, &hw.inner);
-    let inner = detached(py, || run_mixed(topology, hw, &bits, output_bits, compat))?;
+    let inner = interruptible(py, |interrupt| {
+        run_mixed(topology, hw, &bits, output_bits, compat, interrupt)
+    })?;
     Ok(PyMixedReport { inner })
 }

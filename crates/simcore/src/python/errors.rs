@@ -3,7 +3,7 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use pyo3::exceptions::PyRuntimeError;
+use pyo3::exceptions::{PyKeyboardInterrupt, PyRuntimeError};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
@@ -41,7 +41,7 @@ fn amed_error(
 pub fn to_py(py: Python<'_>, error: &SimError) -> PyErr {
     let message = error.to_string();
     match error {
-        SimError::Io { path, source } => {
+        SimError::Io { path, source } | SimError::Write { path, source } => {
             let location = Location::in_file(path);
             amed_error(
                 py,
@@ -63,6 +63,10 @@ pub fn to_py(py: Python<'_>, error: &SimError) -> PyErr {
         SimError::Sampler { location, .. } => {
             amed_error(py, "SamplerError", &message, location, None)
         }
+        SimError::Resource { location, .. } => {
+            amed_error(py, "ResourceLimitError", &message, location, None)
+        }
+        SimError::Interrupted => PyKeyboardInterrupt::new_err(message),
     }
 }
 

@@ -3,6 +3,7 @@
 
 mod cost;
 mod errors;
+mod run;
 mod sampler;
 mod sim;
 

@@ -1,6 +1,8 @@
 //! Python binding of the bit-allocation sampler (`amed._simcore.Sampler`). Allocations cross the
 //! boundary as bitwidths; the batch method releases the GIL.
 
+use std::sync::{Mutex, MutexGuard, TryLockError};
+
 use pyo3::prelude::*;
 
 use super::errors::{guard, IntoPyResult};
@@ -44,9 +46,34 @@ fn bits_arg(values: &[i128], field: &str) -> Result<Vec<u32>, SimError> {
 ///         bits = sampler.propose()
 ///
 /// `state_json()` / `Sampler.from_state_json()` checkpoint and resume the exact sequence.
-#[pyclass(name = "Sampler", module = "amed._simcore")]
+///
+/// A sampler may be shared between threads: calls take turns (each waits, GIL released, for
+/// the one in progress).
+#[pyclass(name = "Sampler", module = "amed._simcore", frozen)]
 pub struct PySampler {
-    inner: Sampler,
+    inner: Mutex<Sampler>,
+}
+
+impl PySampler {
+    fn wrap(sampler: Sampler) -> Self {
+        Self {
+            inner: Mutex::new(sampler),
+        }
+    }
+
+    /// The sampler, once no other thread is using it; waits without holding the GIL, so the
+    /// holder (which may itself be waiting for the GIL) can finish.
+    fn lock(&self, py: Python<'_>) -> MutexGuard<'_, Sampler> {
+        loop {
+            match self.inner.try_lock() {
+                Ok(guard) => return guard,
+                Err(TryLockError::Poisoned(poisoned)) => return poisoned.into_inner(),
+                Err(TryLockError::WouldBlock) => py.detach(|| {
+                    drop(self.inner.lock());
+                }),
+            }
+        }
+    }
 }
 
 #[pymethods]
@@ -101,9 +128,7 @@ impl PySampler {
                 };
                 Sampler::new(config)
             };
-            Ok(Self {
-                inner: build().into_py_result(py)?,
-            })
+            Ok(Self::wrap(build().into_py_result(py)?))
         })
     }
 
@@ -111,22 +136,23 @@ impl PySampler {
     #[staticmethod]
     fn from_state_json(py: Python<'_>, text: &str) -> PyResult<Self> {
         guard(py, || {
-            Ok(Self {
-                inner: Sampler::from_state_json(text).into_py_result(py)?,
-            })
+            Ok(Self::wrap(
+                Sampler::from_state_json(text).into_py_result(py)?,
+            ))
         })
     }
 
     /// The whole state (config, scores, chain state, counters, RNG position) as JSON.
     fn state_json(&self, py: Python<'_>) -> PyResult<String> {
-        guard(py, || self.inner.state_json().into_py_result(py))
+        guard(py, || self.lock(py).state_json().into_py_result(py))
     }
 
     /// One Metropolis–Hastings sweep over all layers; returns the new allocation as bitwidths.
-    fn propose(&mut self, py: Python<'_>) -> PyResult<Vec<u32>> {
+    fn propose(&self, py: Python<'_>) -> PyResult<Vec<u32>> {
         guard(py, || {
-            self.inner.propose();
-            Ok(self.inner.current_bits())
+            let mut inner = self.lock(py);
+            inner.propose();
+            Ok(inner.current_bits())
         })
     }
 
@@ -134,17 +160,17 @@ impl PySampler {
     /// (Eqs. 7–8). An allocation over the size cap passes `feasible=False`; its reward is ignored.
     #[pyo3(signature = (allocation, reward, feasible = true))]
     fn update(
-        &mut self,
+        &self,
         py: Python<'_>,
         allocation: Vec<i128>,
         reward: Option<f64>,
         feasible: bool,
     ) -> PyResult<()> {
         guard(py, || {
+            let mut inner = self.lock(py);
             let mut apply = || -> Result<(), SimError> {
-                let indices = self
-                    .inner
-                    .indices_of(&bits_arg(&allocation, "allocation")?, "allocation")?;
+                let indices =
+                    inner.indices_of(&bits_arg(&allocation, "allocation")?, "allocation")?;
                 let outcome = match (feasible, reward) {
                     (_, Some(r)) if r.is_nan() => return Err(bad("reward", "is NaN".to_string())),
                     (true, Some(r)) => Outcome::Feasible(r),
@@ -156,7 +182,7 @@ impl PySampler {
                     }
                     (false, _) => Outcome::Infeasible,
                 };
-                self.inner.update(&indices, outcome)
+                inner.update(&indices, outcome)
             };
             apply().into_py_result(py)
         })
@@ -164,88 +190,90 @@ impl PySampler {
 
     /// Runs `rounds` of update-then-propose against an additive reward table (one row per layer,
     /// one column per bitwidth) entirely in Rust with the GIL released.
-    fn run_additive(&mut self, py: Python<'_>, rounds: i128, table: Vec<Vec<f64>>) -> PyResult<()> {
+    fn run_additive(&self, py: Python<'_>, rounds: i128, table: Vec<Vec<f64>>) -> PyResult<()> {
         guard(py, || {
             let rounds = count_arg(rounds, "rounds").into_py_result(py)?;
-            let inner = &mut self.inner;
+            let mut guard = self.lock(py);
+            let inner: &mut Sampler = &mut guard;
             py.detach(|| inner.run_additive(rounds, &table))
                 .into_py_result(py)
         })
     }
 
     /// π_l = softmax(S_l / T) per layer: the proposal distributions.
-    fn marginals(&self) -> Vec<Vec<f64>> {
-        self.inner.marginals()
+    fn marginals(&self, py: Python<'_>) -> Vec<Vec<f64>> {
+        self.lock(py).marginals()
     }
 
     /// The analytic stationary law per layer for the current scores: softmax(2 S_l / T).
-    fn stationary(&self) -> Vec<Vec<f64>> {
-        self.inner.stationary()
+    fn stationary(&self, py: Python<'_>) -> Vec<Vec<f64>> {
+        self.lock(py).stationary()
     }
 
     /// The score matrix S, one row per layer.
-    fn scores(&self) -> Vec<Vec<f64>> {
-        self.inner.scores()
+    fn scores(&self, py: Python<'_>) -> Vec<Vec<f64>> {
+        self.lock(py).scores()
     }
 
     /// The current allocation as bitwidths.
     #[getter]
-    fn current(&self) -> Vec<u32> {
-        self.inner.current_bits()
+    fn current(&self, py: Python<'_>) -> Vec<u32> {
+        self.lock(py).current_bits()
     }
 
     #[getter]
-    fn num_layers(&self) -> usize {
-        self.inner.num_layers()
+    fn num_layers(&self, py: Python<'_>) -> usize {
+        self.lock(py).num_layers()
     }
 
     #[getter]
-    fn bits(&self) -> Vec<u32> {
-        self.inner.bits().to_vec()
+    fn bits(&self, py: Python<'_>) -> Vec<u32> {
+        self.lock(py).bits().to_vec()
     }
 
     #[getter]
-    fn temperature(&self) -> f64 {
-        self.inner.config().temperature
+    fn temperature(&self, py: Python<'_>) -> f64 {
+        self.lock(py).config().temperature
     }
 
     #[getter]
-    fn ema(&self) -> f64 {
-        self.inner.config().ema
+    fn ema(&self, py: Python<'_>) -> f64 {
+        self.lock(py).config().ema
     }
 
     #[getter]
-    fn seed(&self) -> u64 {
-        self.inner.config().seed
+    fn seed(&self, py: Python<'_>) -> u64 {
+        self.lock(py).config().seed
     }
 
     /// Number of MH sweeps taken.
     #[getter]
-    fn steps(&self) -> u64 {
-        self.inner.steps()
+    fn steps(&self, py: Python<'_>) -> u64 {
+        self.lock(py).steps()
     }
 
     /// Number of score updates applied.
     #[getter]
-    fn updates(&self) -> u64 {
-        self.inner.updates()
+    fn updates(&self, py: Python<'_>) -> u64 {
+        self.lock(py).updates()
     }
 
     /// Number of accepted layer moves.
     #[getter]
-    fn accepted(&self) -> u64 {
-        self.inner.accepted()
+    fn accepted(&self, py: Python<'_>) -> u64 {
+        self.lock(py).accepted()
     }
 
-    fn __repr__(&self) -> String {
+    fn __repr__(&self, py: Python<'_>) -> String {
+        let inner = self.lock(py);
         format!(
             "Sampler(num_layers={}, bits={:?}, temperature={}, ema={}, seed={}, steps={})",
-            self.inner.num_layers(),
-            self.inner.bits(),
-            self.inner.config().temperature,
-            self.inner.config().ema,
-            self.inner.config().seed,
-            self.inner.steps()
+            inner.num_layers(),
+            inner.bits(),
+            inner.config().temperature,
+            inner.config().ema,
+            inner.config().seed,
+            inner.steps()
         )
     }
 }

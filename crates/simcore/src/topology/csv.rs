@@ -18,7 +18,7 @@
 
 use std::path::Path;
 
-use super::{ConvShape, Layer, LayerKind};
+use super::{ConvShape, Layer, LayerKind, Names, MAX_LAYERS};
 use crate::error::{Location, Result, SimError};
 
 const CONV_HEADER: &str =
@@ -80,6 +80,7 @@ impl Row<'_> {
 
 pub(super) fn parse(text: &str, file: Option<&Path>, gemm: bool) -> Result<Vec<Layer>> {
     let mut layers = Vec::new();
+    let mut names = Names::new();
     for (index, raw) in text.lines().enumerate().skip(1) {
         let line = raw.trim();
         if line.is_empty() {
@@ -89,10 +90,14 @@ pub(super) fn parse(text: &str, file: Option<&Path>, gemm: bool) -> Result<Vec<L
         let mut fields: Vec<&str> = line.split(',').collect();
         fields.pop();
         let row = Row { fields, location };
+        let before = layers.len();
         if gemm {
             layers.push(gemm_row(&row)?);
         } else {
             conv_row(&row, &mut layers)?;
+        }
+        for layer in &layers[before..] {
+            names.add(&layer.name, &row.location)?;
         }
     }
     if layers.is_empty() {
@@ -201,6 +206,20 @@ fn conv_row(row: &Row, layers: &mut Vec<Layer>) -> Result<()> {
             kind: LayerKind::Conv(single),
         };
         first.validate(&row.location)?;
+        // Checked before expanding: the channel count comes straight from the file.
+        let total = usize::try_from(shape.channels)
+            .ok()
+            .and_then(|c| c.checked_add(layers.len()))
+            .filter(|&t| t <= MAX_LAYERS);
+        if total.is_none() {
+            let message = format!(
+                "'{name}' expands into one layer per channel (SCALE-Sim's DP rows): {} channels \
+                 on top of {} layers exceed the limit of {MAX_LAYERS} layers per topology",
+                shape.channels,
+                layers.len()
+            );
+            return Err(row.error(Some("channels"), message));
+        }
         layers.extend((0..shape.channels).map(|i| Layer {
             name: format!("{name}Channel_{i}"),
             kind: first.kind,

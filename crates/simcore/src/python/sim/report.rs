@@ -5,7 +5,6 @@ use std::path::PathBuf;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
-use crate::engine::CompatMode;
 use crate::python::errors::{guard, IntoPyResult};
 use crate::report::{Access, LayerReport, NetworkReport};
 
@@ -244,7 +243,7 @@ impl PyReport {
     }
     #[getter]
     fn compat(&self) -> &'static str {
-        compat_name(self.inner.compat)
+        self.inner.compat.name()
     }
     #[getter]
     fn layers(&self) -> Vec<PyLayerRecord> {
@@ -340,14 +339,5 @@ impl PyReport {
             self.inner.layers.len(),
             self.total_cycles()
         )
-    }
-}
-
-/// The serde name of a compat mode.
-pub(super) fn compat_name(compat: CompatMode) -> &'static str {
-    match compat {
-        CompatMode::ScalesimV3 => "scalesim-v3",
-        CompatMode::ScalesimV2 => "scalesim-v2",
-        CompatMode::Fixed => "fixed",
     }
 }

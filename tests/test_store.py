@@ -166,3 +166,13 @@ def test_resume_keeps_the_saved_settings_and_refuses_changes(tmp_path):
     assert info.value.field == "threads"
     with pytest.raises(ConfigError, match=r"--beta 5\.0 \(started with 2\.0\)"):
         configure({"out": str(out), "beta": 5.0}, resume=True)
+
+
+@pytest.mark.parametrize("state", [{"step": -5}, {"step": "3"}, [1, 2], {"step": 2, "config": None}])
+def test_a_foreign_checkpoint_is_refused_before_anything_changes(tmp_path, state):
+    out = _folder(tmp_path, 2, [1, 2])
+    (out / store.CHECKPOINT_FILE).write_text(json.dumps(state))
+    before = (out / store.HISTORY_FILE).read_bytes()
+    with pytest.raises(AmedIOError, match="is not a search checkpoint"):
+        store.resume_state(out)
+    assert (out / store.HISTORY_FILE).read_bytes() == before

@@ -163,3 +163,29 @@ def test_topologies_are_listed_and_simulated_by_name(capsys, tmp_path, monkeypat
     assert json.loads(capsys.readouterr().out)["totals"]["layers"] == 21
     assert main(["simulate", "--topology", "resnet7"]) == 1
     assert "shipped topologies are" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["search", "--device", "cuda"], "--device cuda: torch sees no CUDA GPU here"),
+        (["search", "--device", "tpu"], "--device 'tpu' is not one of auto, cpu, cuda or cuda:N"),
+        (["finetune", "--device", "cuda:0", "--dataset", "digits"], "torch sees no CUDA GPU"),
+        (["compare", "--ray", "127.0.0.1:9", "--seeds", "0,1"], "127.0.0.1:9"),
+    ],
+)
+def test_devices_and_ray_addresses_that_cannot_work_fail_first(capsys, tmp_path, argv, message):
+    torch = pytest.importorskip("torch")
+    if torch.cuda.is_available() and "cuda" in " ".join(argv):
+        pytest.skip("this machine has a GPU")
+    out = tmp_path / "out"
+    assert main([*argv, "--out", str(out)]) in (1, 2)
+    err = capsys.readouterr().err
+    assert err.startswith("amed: error:") and message in err and len(err.strip().splitlines()) == 1
+    assert not out.exists()
+
+
+def test_search_under_torchrun_says_what_runs_there(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    assert main(["search", "--out", str(tmp_path / "o")]) == 2
+    assert "amed search runs in one process" in capsys.readouterr().err

@@ -275,7 +275,6 @@ def test_report_of_a_folder_without_a_search(tmp_path, capsys):
 def test_a_search_can_start_from_an_earlier_best_model(searched, tmp_path):
     from amed.quant import get_allocation
 
-
     config = quick_config(tmp_path, searched / "best.pt")
     engine = Search(config, progress=False)
     engine._build()
@@ -285,3 +284,17 @@ def test_a_search_can_start_from_an_earlier_best_model(searched, tmp_path):
     # It restarts from uniform 8 bit over the same searched layers.
     assert engine.searched == list(json.loads((searched / "allocation.json").read_text()))
     assert set(get_allocation(engine.model).values()) == {(8, 8)}
+
+
+def test_finetune_continues_a_searchs_best_model_at_its_allocation(searched, tmp_path, capsys):
+    out = tmp_path / "ft"
+    argv = ["finetune", "--weights", str(searched / "best.pt"), "--dataset", "digits", "--epochs", "0",
+            "--out", str(out), "--progress", "false", "--threads", "1", "--device", "cpu"]  # fmt: skip
+    assert main(argv) == 0
+    chosen = json.loads((searched / "allocation.json").read_text())
+    saved = torch.load(out / "model.pt", weights_only=True)["allocation"]
+    assert {name: saved[name] for name in chosen} == chosen
+    assert "mixed bits" in capsys.readouterr().out or len({tuple(v) for v in chosen.values()}) == 1
+    assert main([*argv[:-6], "--out", str(tmp_path / "ft4"), "--bits", "4", "--progress", "false"]) == 0
+    saved = torch.load(tmp_path / "ft4" / "model.pt", weights_only=True)["allocation"]
+    assert {tuple(saved[name]) for name in chosen} == {(4, 4)}

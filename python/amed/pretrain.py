@@ -341,7 +341,9 @@ def _seconds_per_batch(step: Callable[[], None], repeats: int = 3) -> float:
     return (time.perf_counter() - start) / repeats
 
 
-def _estimate_seconds(model: str, recipe: Recipe, data, shapes: tuple[int, int, int]) -> float:
+def _estimate_seconds(
+    model: str, recipe: Recipe, data, shapes: tuple[int, int, int], device=None
+) -> float:
     """Upper estimate of the recipe's wall time: a few timed batches of a throwaway model."""
     import torch
     from torch import nn
@@ -351,9 +353,10 @@ def _estimate_seconds(model: str, recipe: Recipe, data, shapes: tuple[int, int, 
 
     num_classes, in_channels, size = shapes
     gen = torch.Generator().manual_seed(0)
-    x = torch.randn(recipe.batch_size, in_channels, size, size, generator=gen)
-    y = torch.randint(0, num_classes, (recipe.batch_size,), generator=gen)
+    x = torch.randn(recipe.batch_size, in_channels, size, size, generator=gen).to(device)
+    y = torch.randint(0, num_classes, (recipe.batch_size,), generator=gen).to(device)
     net = build_model(model, num_classes=num_classes, in_channels=in_channels, image_size=size)
+    net.to(device)
     optimizer = torch.optim.SGD(net.parameters(), lr=1e-4)
 
     def train_step() -> None:
@@ -362,11 +365,15 @@ def _estimate_seconds(model: str, recipe: Recipe, data, shapes: tuple[int, int, 
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
+        if x.device.type == "cuda":
+            torch.cuda.synchronize(x.device)
 
     def eval_step() -> None:
         net.eval()
         with torch.no_grad():
             net(x)
+        if x.device.type == "cuda":
+            torch.cuda.synchronize(x.device)
 
     fp32_train, fp32_eval = _seconds_per_batch(train_step), _seconds_per_batch(eval_step, 1)
     quantize_model(net, config=QuantConfig(8, 8, edge_bits=8))
@@ -391,8 +398,13 @@ def train_recipe(
     progress: bool = True,
     log: Callable[[str], None] = print,
     data=None,
+    device=None,
 ):
     """Train `model` on `dataset` by `recipe` (no cache): returns (8-bit model, metrics dict).
+
+    `device`: a torch.device or ``auto|cpu|cuda|cuda:N`` (None: the CPU). Under torchrun
+    (`amed.distributed.init` called first) every rank trains its shard of each batch with
+    DistributedDataParallel; the returned model is the plain module, the same on every rank.
 
     metrics: {"fp32": {val_top1, val_loss, epochs_run, best_epoch, wall_s, history},
               "int8": {val_top1_calibrated, val_top1, val_loss, epochs_run, wall_s, history},
@@ -406,8 +418,11 @@ def train_recipe(
     from amed.errors import AmedError
     from amed.models import build_model
     from amed.quant import QuantConfig, quantize_model
+    from amed import distributed
+    from amed.device import resolve_device
     from amed.train import evaluate, make_optimizer, make_scheduler, seed_everything, train_one_epoch
 
+    device = resolve_device("cpu" if device is None else device)
     start, cpu_start = time.perf_counter(), time.process_time()
     if data is None:
         data = load_data(
@@ -421,7 +436,8 @@ def train_recipe(
     seed_everything(seed)
     net = build_model(
         model, num_classes=data.num_classes, in_channels=data.in_channels, image_size=data.image_size
-    )
+    ).to(device)
+    parallel = distributed.wrap(net)
 
     # Phase 1: FP32 with early stopping on the search-validation split.
     optimizer = make_optimizer(
@@ -431,9 +447,9 @@ def train_recipe(
     best_top1, best_epoch, best_state, best_loss, history = -1.0, -1, None, math.inf, []
     epochs = tqdm(range(recipe.epochs), desc=f"{model} FP32", disable=not progress)
     for epoch in epochs:
-        train = train_one_epoch(net, data.train, optimizer, progress=progress, desc=f"epoch {epoch}")
+        train = train_one_epoch(parallel, data.train, optimizer, progress=progress, desc=f"epoch {epoch}")
         scheduler.step()
-        val = evaluate(net, data.val, progress=progress)
+        val = evaluate(parallel, data.val, progress=progress)
         history.append({"epoch": epoch, "train_top1": train.top1, "train_loss": train.loss,
                         "val_top1": val.top1, "val_loss": val.loss})  # fmt: skip
         if val.top1 > best_top1 and math.isfinite(val.loss):
@@ -458,18 +474,20 @@ def train_recipe(
 
     # Phase 2: 8-bit LSQ. Eq. 9 sets each activation step on the first batch: a training batch.
     quantize_model(net, config=QuantConfig(8, 8, edge_bits=8))
+    net.to(device)
     images, _ = next(iter(data.train))
     with torch.no_grad():
-        net.eval()(images)
-    calibrated = evaluate(net, data.val, progress=progress)
+        net.eval()(images.to(device))
+    parallel = distributed.wrap(net)  # again: the quantizers added parameters
+    calibrated = evaluate(parallel, data.val, progress=progress)
     optimizer = make_optimizer(net, lr=recipe.qat_lr, momentum=recipe.momentum,
                                weight_decay=recipe.weight_decay)  # fmt: skip
     scheduler = make_scheduler(optimizer, "cosine", recipe.qat_epochs)
     val, q_history = calibrated, []
     for epoch in tqdm(range(recipe.qat_epochs), desc=f"{model} 8-bit", disable=not progress):
-        train = train_one_epoch(net, data.train, optimizer, progress=progress, desc=f"8-bit epoch {epoch}")
+        train = train_one_epoch(parallel, data.train, optimizer, progress=progress, desc=f"8-bit epoch {epoch}")
         scheduler.step()
-        val = evaluate(net, data.val, progress=progress)
+        val = evaluate(parallel, data.val, progress=progress)
         q_history.append({"epoch": epoch, "train_top1": train.top1, "train_loss": train.loss,
                           "val_top1": val.top1, "val_loss": val.loss})  # fmt: skip
     wall = time.perf_counter() - start
@@ -479,7 +497,8 @@ def train_recipe(
     log(f"8-bit LSQ: val top-1 {val.top1:.2f}% after {len(q_history)} epochs, {_minutes(wall - fp32_wall)}")
     cpu = time.process_time() - cpu_start
     return net, {"fp32": fp32, "int8": int8, "wall_s": round(wall, 1), "cpu_s": round(cpu, 1),
-                 "threads": torch.get_num_threads(), "train_samples": len(data.train.dataset),
+                 "threads": torch.get_num_threads(), "device": str(device),
+                 "world_size": distributed.world_size(), "train_samples": len(data.train.dataset),
                  "val_samples": val.samples}  # fmt: skip
 
 
@@ -490,19 +509,32 @@ def converged_checkpoint(
     seed: int = 0,
     progress: bool = True,
     log: Callable[[str], None] = print,
+    device="auto",
 ) -> Path:
     """The path of the converged 8-bit checkpoint of `model` on `dataset`, trained on a cache miss.
 
     On a hit this logs one line and returns at once. On a miss it logs the recipe and an estimate
-    of the time, trains (`train_recipe`) and fills the cache (see the module doc).
+    of the time, trains (`train_recipe`, on `device`: ``auto|cpu|cuda|cuda:N`` or a torch.device)
+    and fills the cache (see the module doc). The cached weights are CPU tensors whatever the
+    device; the cache key does not include the device (docs/scale.md).
+
+    Under torchrun (`amed.distributed.init` called first) every rank must call this: rank 0 alone
+    reads, logs and writes the cache, all ranks train on their shards, and every rank returns the
+    path (a cache folder all ranks can read: one machine, or a shared file system).
     """
+    from amed import distributed
     from amed.data import load_data
+    from amed.device import resolve_device
     from amed.errors import ConfigError
     from amed.models import MODEL_NAMES
     from amed.quant import get_allocation
 
     if model not in MODEL_NAMES:
         raise ConfigError(f"unknown model {model!r}; valid models: {', '.join(MODEL_NAMES)}", field="model")
+    device = resolve_device(device)
+    main = distributed.is_main()
+    if not main:
+        log = _silent
     seed = int(seed)
     recipe = recipe_for(model, dataset)
     shapes = _shapes(dataset)
@@ -512,37 +544,52 @@ def converged_checkpoint(
     key = cache_key(model, dataset, image_size=image_size, num_classes=num_classes, seed=seed,
                     recipe=recipe)  # fmt: skip
     root = cache_root() / "pretrained"
-    root.mkdir(parents=True, exist_ok=True)
-    _remove_stale(root, log)
     entry = root / key
-    if entry.exists():
-        problem = _entry_problem(entry, key)
-        if problem is None:
-            log(f"converged {model} on {dataset} (seed {seed}): cached at {entry / 'model.pt'}")
-            return entry / "model.pt"
-        log(f"cache entry {entry} is corrupted or partial ({problem}); deleting it and pretraining again")
-        _discard(entry)
+    hit = False
+    if main:
+        root.mkdir(parents=True, exist_ok=True)
+        _remove_stale(root, log)
+        if entry.exists():
+            problem = _entry_problem(entry, key)
+            if problem is None:
+                log(f"converged {model} on {dataset} (seed {seed}): cached at {entry / 'model.pt'}")
+                hit = True
+            else:
+                log(f"cache entry {entry} is corrupted or partial ({problem}); deleting it and pretraining again")
+                _discard(entry)
+    if distributed.broadcast_object(hit):
+        return entry / "model.pt"
 
     data = load_data(dataset, batch_size=recipe.batch_size, seed=seed, train_subset=recipe.train_subset,
                      val_subset=recipe.val_subset, val_batch_size=max(recipe.batch_size, 256))  # fmt: skip
-    estimate = _estimate_seconds(model, recipe, data, shapes)
-    subset = f"{len(data.train.dataset)} training images"
-    log(
-        f"pretraining {model} on {dataset} (seed {seed}) into {entry}: FP32 up to {recipe.epochs} "
-        f"epochs (lr {recipe.lr}, batch {recipe.batch_size}, patience {recipe.patience}) on {subset}, "
-        f"then {recipe.qat_epochs} epochs of 8-bit LSQ (lr {recipe.qat_lr}); expect at most "
-        f"~{_minutes(estimate)} on {_threads()} threads"
-    )
+    if main:
+        estimate = _estimate_seconds(model, recipe, data, shapes, device)
+        subset = f"{len(data.train.dataset)} training images"
+        where = f"{_threads()} threads" if device.type == "cpu" else str(device)
+        if distributed.world_size() > 1:
+            where += f" x {distributed.world_size()} processes (an estimate for one)"
+        log(
+            f"pretraining {model} on {dataset} (seed {seed}) into {entry}: FP32 up to {recipe.epochs} "
+            f"epochs (lr {recipe.lr}, batch {recipe.batch_size}, patience {recipe.patience}) on {subset}, "
+            f"then {recipe.qat_epochs} epochs of 8-bit LSQ (lr {recipe.qat_lr}); expect at most "
+            f"~{_minutes(estimate)} on {where}"
+        )
+    if not main:
+        train_recipe(model, dataset, recipe, seed=seed, progress=False, log=log, data=data, device=device)
+        distributed.barrier()  # rank 0 publishes the entry
+        return entry / "model.pt"
     tmp = root / f"{_TMP_PREFIX}{key}-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     lock = _Lock(tmp.with_name(tmp.name + ".lock"), blocking=True)
     try:
         tmp.mkdir()
-        net, metrics = train_recipe(model, dataset, recipe, seed=seed, progress=progress, log=log, data=data)
+        net, metrics = train_recipe(
+            model, dataset, recipe, seed=seed, progress=progress, log=log, data=data, device=device
+        )
         checkpoint = {
             "model": model,
             "dataset": dataset,
             "allocation": {n: list(p) for n, p in get_allocation(net, include_fixed=True).items()},
-            "state_dict": net.state_dict(),
+            "state_dict": net.cpu().state_dict(),
             "metrics": metrics,
         }
         meta = {"key": key, "inputs": inputs, "metrics": metrics, "threads": _threads(),
@@ -554,8 +601,14 @@ def converged_checkpoint(
         raise
     finally:
         lock.release(unlink=True)
+        if distributed.world_size() > 1:
+            distributed.barrier()
     log(f"cached {entry / 'model.pt'}")
     return entry / "model.pt"
+
+
+def _silent(_: str) -> None:
+    """The log of ranks other than 0."""
 
 
 def _publish(tmp: Path, entry: Path, key: str, log: Callable[[str], None]) -> None:

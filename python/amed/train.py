@@ -1,4 +1,13 @@
-"""Fine-tuning and evaluation loops (SGD with momentum, step or cosine LR), with tqdm progress bars."""
+"""Fine-tuning and evaluation loops (SGD with momentum, step or cosine LR), with tqdm progress bars.
+
+Devices: every loop runs where the model's parameters are (`device=None`) or on the device given;
+batches are copied with ``non_blocking`` on CUDA (asynchronous from a pinned DataLoader).
+
+Data parallel: `train_one_epoch` given a DistributedDataParallel model (`amed.distributed.wrap`)
+takes the same global batches on every rank and trains each rank on its shard of each batch
+(rank r gets rows r, r + W, ...), weighting the loss so that DDP's gradient average is the global
+batch mean. `evaluate` given a DDP model shards the same way and sums the counts over the ranks.
+"""
 
 from __future__ import annotations
 
@@ -12,9 +21,9 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
+from amed.device import resolve_device, to_device
 from amed.errors import ConfigError
 
 SCHEDULES = ("cosine", "step", "constant")
@@ -46,6 +55,17 @@ class _Meter:
         self.loss += loss_sum
         self.samples += len(target)
 
+    def all_reduce(self, group=None) -> None:
+        """Sum the counts of every rank of `group` (each rank saw its shard of the batches)."""
+        import torch.distributed as dist
+
+        totals = torch.tensor(
+            [self.loss, self.correct1, self.correct5, self.samples], dtype=torch.float64
+        )
+        dist.all_reduce(totals, group=group)
+        self.loss = float(totals[0])
+        self.correct1, self.correct5, self.samples = (int(v) for v in totals[1:].tolist())
+
     def metrics(self) -> Metrics:
         n = max(self.samples, 1)
         return Metrics(100 * self.correct1 / n, 100 * self.correct5 / n, self.loss / n, self.samples)
@@ -59,18 +79,48 @@ def seed_everything(seed: int) -> None:
     torch.use_deterministic_algorithms(True, warn_only=True)
 
 
+def _device_of(model: nn.Module, device) -> torch.device:
+    if device is not None:
+        return resolve_device(device)
+    first = next(model.parameters(), None)
+    return first.device if first is not None else torch.device("cpu")
+
+
+def _ddp_shard(model: nn.Module):
+    """(module, group, rank, world) when `model` is DistributedDataParallel, else (model, None, 0, 1)."""
+    from torch.nn.parallel import DistributedDataParallel
+
+    if not isinstance(model, DistributedDataParallel):
+        return model, None, 0, 1
+    import torch.distributed as dist
+
+    group = model.process_group
+    return model.module, group, dist.get_rank(group), dist.get_world_size(group)
+
+
 @torch.no_grad()
 def evaluate(
-    model: nn.Module, loader: DataLoader, *, device: str = "cpu", progress: bool = False
+    model: nn.Module, loader, *, device: str | torch.device | None = None, progress: bool = False
 ) -> Metrics:
-    """Top-1, top-5 and cross-entropy of `model` on `loader`, in eval mode."""
-    model.eval()
+    """Top-1, top-5 and cross-entropy of `model` on `loader`, in eval mode.
+
+    `device`: where the batches go (None: the model's device). A DistributedDataParallel `model`
+    must be evaluated on every rank: each takes its shard of each batch and the sums are reduced,
+    so every rank returns the metrics of the whole loader.
+    """
+    module, group, rank, world = _ddp_shard(model)
+    device = _device_of(module, device)
+    module.eval()
     meter = _Meter()
-    for images, target in tqdm(loader, desc="eval", leave=False, disable=not progress):
-        images, target = images.to(device), target.to(device)
-        logits = model(images)
+    for images, target in tqdm(loader, desc="eval", leave=False, disable=not progress or rank != 0):
+        if world > 1:
+            images, target = images[rank::world], target[rank::world]
+        images, target = to_device(images, device), to_device(target, device)
+        logits = module(images)
         loss = nn.functional.cross_entropy(logits, target, reduction="sum")
         meter.update(logits, target, float(loss))
+    if world > 1:
+        meter.all_reduce(group)
     return meter.metrics()
 
 
@@ -114,33 +164,59 @@ def make_scheduler(
 
 def train_one_epoch(
     model: nn.Module,
-    loader: DataLoader,
+    loader,
     optimizer: torch.optim.Optimizer,
     *,
-    device: str = "cpu",
+    device: str | torch.device | None = None,
     progress: bool = False,
     desc: str = "train",
     lr_at: Callable[[int], float] | None = None,
 ) -> Metrics:
     """One pass of SGD over `loader` (weights and LSQ step sizes alike); returns training metrics.
 
-    `lr_at(i)`, when given, sets every group's learning rate before batch i (a per-batch schedule).
+    `loader` is any iterable of (images, target) batches. `lr_at(i)`, when given, sets every
+    group's learning rate before batch i (a per-batch schedule). `device`: where the batches go
+    (None: the model's device).
+
+    With a DistributedDataParallel `model`, every rank must iterate the same global batches (the
+    same loader and seed); rank r trains on rows r, r + W, ... of each, its summed loss multiplied
+    by W / (global batch size), so the averaged gradient is the global batch mean even when
+    W does not divide the batch. Activation quantizers act as on the whole batch
+    (`amed.quant.lsq.data_parallel_shard`): Eq. 9's max over all ranks, LSQ's gradient scale
+    from the global N. The metrics returned are those of all ranks together.
     """
+    from amed.quant.lsq import data_parallel_shard
+
+    module, group, rank, world = _ddp_shard(model)
+    device = _device_of(module, device)
     model.train()
     meter = _Meter()
-    bar = tqdm(loader, desc=desc, leave=False, disable=not progress)
+    bar = tqdm(loader, desc=desc, leave=False, disable=not progress or rank != 0)
     for i, (images, target) in enumerate(bar):
         if lr_at is not None:
-            for group in optimizer.param_groups:
-                group["lr"] = lr_at(i)
-        images, target = images.to(device), target.to(device)
-        logits = model(images)
-        loss = nn.functional.cross_entropy(logits, target)
+            for param_group in optimizer.param_groups:
+                param_group["lr"] = lr_at(i)
+        batch = len(target)
+        if world > 1:
+            images, target = images[rank::world], target[rank::world]
+        images, target = to_device(images, device), to_device(target, device)
+        if world > 1:
+            with data_parallel_shard(group, len(target) / batch):
+                logits = model(images)
+            loss_sum = nn.functional.cross_entropy(logits, target, reduction="sum")
+            loss = loss_sum * (world / batch)
+        else:
+            logits = model(images)
+            loss = nn.functional.cross_entropy(logits, target)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        meter.update(logits.detach(), target, float(loss.detach()) * len(target))
-        bar.set_postfix(loss=f"{meter.loss / meter.samples:.3f}")
+        summed = float(loss_sum.detach()) if world > 1 else float(loss.detach()) * batch
+        meter.update(logits.detach(), target, summed)
+        if rank == 0 and meter.samples:
+            bar.set_postfix(loss=f"{meter.loss / meter.samples:.3f}")
+    if world > 1:
+        meter.all_reduce(group)
     return meter.metrics()
 
 
@@ -155,20 +231,25 @@ def finetune(
     schedule: str = "cosine",
     step_size: int = 30,
     gamma: float = 0.1,
-    device: str = "cpu",
+    device: str | torch.device | None = None,
     progress: bool = True,
     seed: int | None = 0,
 ) -> list[dict]:
     """Fine-tune `model` on `data` (an `amed.data.Data`) for `epochs`, evaluating after each epoch.
 
-    Returns one record per epoch: {"epoch", "lr", "train": Metrics dict, "val": Metrics dict}.
+    `device`: where to train (``auto``, ``cpu``, ``cuda``, ``cuda:N``; None: where `model` is).
+    A DistributedDataParallel `model` (`amed.distributed.wrap`) trains data-parallel; call it on
+    every rank. Returns one record per epoch: {"epoch", "lr", "train": Metrics dict, "val": Metrics
+    dict}.
     """
     if epochs < 0:
         raise ConfigError(f"epochs must be >= 0, got {epochs}", field="epochs")
+    target = _ddp_shard(model)[0]
+    device = _device_of(target, device)
     if seed is not None:
         seed_everything(seed)
     model.to(device)
-    optimizer = make_optimizer(model, lr=lr, momentum=momentum, weight_decay=weight_decay)
+    optimizer = make_optimizer(target, lr=lr, momentum=momentum, weight_decay=weight_decay)
     scheduler = make_scheduler(optimizer, schedule, epochs, step_size=step_size, gamma=gamma)
     history = []
     for epoch in tqdm(range(epochs), desc="epochs", disable=not progress):
@@ -192,7 +273,7 @@ def _optional(value, convert=lambda v: v):
 def run_finetune(
     model: str = "resnet20",
     dataset: str = "fashion-mnist",
-    bits: int = 8,
+    bits: int | None = None,
     epochs: int = 1,
     out: str = "finetune-out",
     weights: str | None = None,
@@ -205,20 +286,31 @@ def run_finetune(
     workers: int = 0,
     seed: int = 0,
     threads: int | None = None,
-    device: str = "cpu",
+    device: str = "auto",
     progress: bool = True,
 ) -> dict:
     """Build, quantize (uniform `bits`, 2..8; 32 = full precision), fine-tune and save to `out`.
+
+    A quantized checkpoint in `weights` (a search's best.pt) keeps its allocation when `bits` is
+    None, or takes `bits` on every searchable layer; otherwise None means 8 bits.
+
+    `device`: ``auto`` (CUDA when present), ``cpu``, ``cuda`` or ``cuda:N``. Under torchrun every
+    process fine-tunes its shard of each batch (DistributedDataParallel; `amed.distributed`) and
+    rank 0 alone writes `out`.
 
     Writes `out/model.pt` ({"model", "dataset", "allocation", "state_dict"}) and `out/metrics.json`
     (the arguments, the search-validation metrics before training and per epoch, and the test
     metrics of the final model). Returns the metrics dict.
     """
+    from amed import distributed
     from amed.data import load_data
     from amed.models import build_model
-    from amed.quant import QuantConfig, get_allocation, quantize_model
+    from amed.quant import QuantConfig, get_allocation, quantize_model, quantized_layers, set_bits
 
-    bits, epochs, seed = int(bits), int(epochs), int(seed)
+    context = distributed.init(device)
+    device = context.device
+    bits = None if bits is None else int(bits)
+    epochs, seed = int(epochs), int(seed)
     weights = _optional(weights)
     if _optional(threads) is not None:
         torch.set_num_threads(int(threads))
@@ -238,9 +330,14 @@ def run_finetune(
         image_size=data.image_size,
         weights=weights,
     )
-    if bits != 32:
+    if quantized_layers(net, include_fixed=True):  # a quantized checkpoint
+        if bits == 32:
+            raise ConfigError(f"--weights {weights} is quantized: --bits 32 needs a full-precision start", field="bits")
+        if bits is not None:
+            set_bits(net, bits)
+    elif bits != 32:
         try:
-            config = QuantConfig(weight_bits=bits, act_bits=bits)
+            config = QuantConfig(weight_bits=bits or 8, act_bits=bits or 8)
         except ValueError as err:
             raise ConfigError(f"--bits: {err}; use 32 for full precision", field="bits") from None
         quantize_model(net, config=config)
@@ -248,12 +345,14 @@ def run_finetune(
     if bits != 32:
         # Eq. 9 sets each activation step on the first batch a quantizer sees: make that a
         # training batch rather than the first validation batch (eval mode keeps BN statistics).
+        # Every rank sees the same whole batch, so the steps agree across ranks.
         images, _ = next(iter(data.train))
         with torch.no_grad():
             net.eval()(images.to(device))
-    initial = evaluate(net, data.val, device=device, progress=progress)
+    parallel = distributed.wrap(net, device)
+    initial = evaluate(parallel, data.val, device=device, progress=progress)
     history = finetune(
-        net,
+        parallel,
         data,
         epochs,
         lr=float(lr),
@@ -264,6 +363,12 @@ def run_finetune(
         seed=seed,
     )
     allocation = get_allocation(net, include_fixed=True) if bits != 32 else {}
+    if bits is None:
+        bits = "mixed" if len({pair for pair in allocation.values()}) > 1 else next(iter(allocation.values()))[0]
+    test = evaluate(parallel, data.test, device=device, progress=progress)
+    if not distributed.is_main():
+        distributed.barrier()
+        return {}
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
     torch.save(
@@ -280,12 +385,13 @@ def run_finetune(
             "model": model, "dataset": dataset, "bits": bits, "epochs": epochs, "weights": weights,
             "lr": lr, "weight_decay": weight_decay, "schedule": schedule, "batch_size": batch_size,
             "train_subset": _optional(train_subset, int), "val_subset": _optional(val_subset, int),
-            "seed": seed,
+            "seed": seed, "device": str(device), "world_size": context.world_size,
         },
         "initial": asdict(initial),
         "epochs": history,
         "final": history[-1]["val"] if history else asdict(initial),
-        "test": asdict(evaluate(net, data.test, device=device, progress=progress)),
+        "test": asdict(test),
     }
     (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    distributed.barrier()
     return metrics

@@ -7,6 +7,7 @@ import torch. Settings are checked completely before any file is made or any tra
 from __future__ import annotations
 
 import json
+import os
 from argparse import Namespace
 from pathlib import Path
 from typing import Any, List, Optional, Sequence
@@ -126,6 +127,13 @@ def search(args: Namespace) -> None:
     from amed.cli.parsers import SEARCH_OPTIONS
     from amed.search import configure, run
 
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise ConfigError(
+            "amed search runs in one process: start it without torchrun (--device cuda uses one GPU; "
+            "amed compare --ray spreads a study's searches over GPUs; amed pretrain and amed finetune run "
+            "under torchrun)",
+            field="device",
+        )
     options = {name: getattr(args, name) for name in SEARCH_OPTIONS if hasattr(args, name)}
     config = configure(options, resume=args.resume)
     result = run(config, resume=args.resume, progress=args.progress)
@@ -134,11 +142,19 @@ def search(args: Namespace) -> None:
 
 
 def pretrain(args: Namespace) -> None:
+    from amed import distributed
     from amed.pretrain import converged_checkpoint
     from amed.search.config import default_dataset
 
     dataset = args.dataset or default_dataset()
-    path = converged_checkpoint(args.model, dataset, seed=args.seed, progress=args.progress)
+    context = distributed.init(args.device)  # under torchrun every process trains a shard of each batch
+    try:
+        path = converged_checkpoint(args.model, dataset, seed=args.seed, progress=args.progress and context.is_main,
+                                    device=context.device)  # fmt: skip
+    finally:
+        distributed.shutdown()
+    if not context.is_main:
+        return
     metrics = json.loads((path.parent / "meta.json").read_text())["metrics"]
     fp32, int8 = metrics["fp32"], metrics["int8"]
     print(f"checkpoint: {path}")
@@ -160,6 +176,8 @@ def finetune(args: Namespace) -> None:
         batch_size=args.batch_size, train_subset=args.train_subset, val_subset=args.val_subset,
         workers=args.workers, seed=args.seed, threads=args.threads, device=args.device, progress=args.progress,
     )  # fmt: skip
+    if not metrics:  # another torchrun process than the first: rank 0 reports
+        return
     final, test = metrics["final"], metrics["test"]
     print(
         f"{args.model} on {dataset}, {metrics['args']['bits']} bits, {len(metrics['epochs'])} epochs: "
@@ -171,11 +189,16 @@ def finetune(args: Namespace) -> None:
 
 def compare(args: Namespace) -> None:
     from amed.compare import compare as run_study
+    from amed.compare.ray_runner import RayOptions
     from amed.compare.table import render_table
 
+    ray = None
+    if args.ray is not None:
+        address = None if args.ray == "local" else args.ray
+        ray = RayOptions(address=address, cpus=args.ray_cpus, gpus=args.ray_gpus, retries=args.ray_retries)
     summary = run_study(
         out=args.out, methods=args.methods, betas=args.betas, seeds=args.seeds, jobs=args.jobs,
-        model=args.model, hw=args.hw, dataset=args.dataset, steps=args.steps, options=args.options,
+        model=args.model, hw=args.hw, dataset=args.dataset, steps=args.steps, options=args.options, ray=ray,
     )  # fmt: skip
     print(Path(args.out) / "compare.md")
     print(render_table(summary))

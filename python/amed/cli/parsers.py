@@ -21,6 +21,7 @@ __all__ = ["SEARCH_OPTIONS", "build_parser"]
 DATASETS = "fashion-mnist[:DIR], digits, cifar10:ROOT, cifar100:ROOT or imagefolder:PATH"
 MODELS = "resnet20, resnet18, resnet50 or mobilenet_v2"
 HW = "a shipped config name (see `amed hw`) or a .toml / SCALE-Sim .cfg path"
+DEVICES = "auto, cpu, cuda or cuda:N"
 PER_MODEL = "default per model: resnet20 {}, resnet18 and mobilenet_v2 {}, resnet50 {}"
 
 #: SearchConfig field -> (converter, help). Every field is a flag; the config checks ranges.
@@ -61,6 +62,7 @@ SEARCH_OPTIONS: dict[str, tuple[Callable[[str], Any], str]] = {
     "compat": (text, "simulator compatibility: scalesim-v3, scalesim-v2 or fixed"),
     "seed": (integer(0), "seeds everything; the same seed gives the same result"),
     "threads": (integer(1), "torch threads (1 keeps results identical across machines)"),
+    "device": (text, f"{DEVICES}; auto is CUDA when torch sees a GPU (docs/scale.md)"),
 }
 
 
@@ -151,6 +153,8 @@ def _pretrain(sub, common: argparse.ArgumentParser) -> None:
     p.add_argument("--model", choices=MODEL_BUDGETS, default="resnet20", help=f"{MODELS} (default: resnet20)")
     p.add_argument("--dataset", type=text, help=f"{DATASETS}; default Fashion-MNIST when installed, else digits")
     p.add_argument("--seed", type=integer(0), default=0, help="seeds the initialisation, subset and batch order")
+    p.add_argument("--device", type=text, default="auto", help=f"{DEVICES} (default: auto); under torchrun each "
+                                                               "process trains a shard of every batch")  # fmt: skip
     _switch(p, "--progress", "show progress bars (default: true)", default=True)
 
 
@@ -160,8 +164,8 @@ def _finetune(sub, common: argparse.ArgumentParser) -> None:
                                    "classifier stay at 8 bits) and test it once.")  # fmt: skip
     p.add_argument("--model", choices=MODEL_BUDGETS, default="resnet20", help=f"{MODELS} (default: resnet20)")
     p.add_argument("--dataset", type=text, help=f"{DATASETS}; default Fashion-MNIST when installed, else digits")
-    p.add_argument("--bits", type=integer(1), default=8, help="weight and activation bits, 2..8; 32 trains in "
-                                                              "full precision (default: 8)")  # fmt: skip
+    p.add_argument("--bits", type=integer(1), help="weight and activation bits of every searchable layer, 2..8; "
+                   "32 trains in full precision (default: a quantized --weights keeps its allocation, else 8)")
     p.add_argument("--epochs", type=integer(0), default=1, help="training epochs (default: 1)")
     p.add_argument("--out", type=text, default="finetune-out", help="output folder (default: finetune-out)")
     p.add_argument("--weights", type=text, help="torchvision (local torch cache only), a checkpoint path "
@@ -176,7 +180,8 @@ def _finetune(sub, common: argparse.ArgumentParser) -> None:
     p.add_argument("--workers", type=integer(0), default=0, help="data-loading worker processes (default: 0)")
     p.add_argument("--seed", type=integer(0), default=0, help="seeds everything (default: 0)")
     p.add_argument("--threads", type=optional(integer(1)), help="torch threads (default: torch's choice)")
-    p.add_argument("--device", type=text, default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
+    p.add_argument("--device", type=text, default="auto", help=f"{DEVICES} (default: auto); under torchrun each "
+                                                               "process trains a shard of every batch")  # fmt: skip
     _switch(p, "--progress", "show progress bars (default: true)", default=True)
 
 
@@ -195,7 +200,15 @@ def _compare(sub, common: argparse.ArgumentParser) -> None:
     p.add_argument("--dataset", type=text, help="as for `amed search`")
     p.add_argument("--steps", type=optional(integer(0)), help="search steps per run (default: the search's)")
     p.add_argument("--options", type=text, help="JSON object of further `amed search` settings for every run, "
-                                                "e.g. '{\"batches_per_step\": 16, \"bits\": [2, 4, 8]}'")  # fmt: skip
+                                                "e.g. '{\"batches_per_step\": 16, \"device\": \"cuda\"}'")  # fmt: skip
+    p.add_argument("--ray", nargs="?", const="local", type=text, metavar="ADDRESS",
+                   help="run each search as a Ray task: alone, a Ray on this machine; auto, HOST:PORT or "
+                        "ray://HOST:PORT joins a cluster (needs the ray extra: pip install 'amed[ray]')")  # fmt: skip
+    p.add_argument("--ray-cpus", type=number, default=1.0, help="CPUs of one run under --ray (default: 1)")
+    p.add_argument("--ray-gpus", type=number, default=0.0, help="GPUs of one run under --ray, may be fractional "
+                                                                "(default: 0)")  # fmt: skip
+    p.add_argument("--ray-retries", type=integer(0), default=3, help="restarts of a run whose Ray worker died "
+                                                                     "(default: 3)")  # fmt: skip
 
 
 def _command(sub, common: argparse.ArgumentParser, name: str, **kwargs) -> Parser:

@@ -12,13 +12,16 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from amed.errors import ConfigError
 
 from .runner import Run, RunFn, execute, plan, run_search, saved_mismatch
 from .study import METHODS, Study, run_name
 from .summary import summarise, write
+
+if TYPE_CHECKING:
+    from .ray_runner import RayOptions
 
 __all__ = ["METHODS", "Run", "RunFn", "Study", "compare", "run_name"]
 
@@ -49,6 +52,7 @@ def compare(
     steps: Any = None,
     options: Any = None,
     *,
+    ray: Optional["RayOptions"] = None,
     command: Optional[str] = None,
     run_fn: Optional[RunFn] = None,
     log: Callable[[str], None] = print,
@@ -58,7 +62,8 @@ def compare(
     Everything is validated before a folder is made. ``options`` is a dict or JSON object of
     extra SearchConfig fields. ``command`` is recorded in compare.md (default: the equivalent
     `amed compare` line). ``run_fn(fields, resume)`` replaces the real search (tests); with the
-    default, every run's SearchConfig is built up front. Failed runs are listed in the summary's
+    default, every run's SearchConfig is built up front. ``ray`` sends each run to Ray as a task
+    (`ray_runner.RayOptions`). Failed runs are listed in the summary's
     ``"failed"`` (name: traceback), not raised.
     """
     study = Study.parse(out, methods, betas, seeds, jobs, model, hw, dataset, steps, options)
@@ -68,8 +73,13 @@ def compare(
         mismatch = saved_mismatch(run, expected[run.name])
         if mismatch:
             raise ConfigError(f"{mismatch}; pass another --out or delete that folder", field="out")
+    if ray is not None:  # a missing extra or an address that does not answer: before any folder is made
+        from .ray_runner import check_address, require_ray
+
+        require_ray()
+        check_address(ray.address, ray.connect_timeout_s)
     Path(study.out).mkdir(parents=True, exist_ok=True)
-    failures = execute(runs, run_search if run_fn is None else run_fn, study.jobs, log)
+    failures = execute(runs, run_search if run_fn is None else run_fn, study.jobs, log, ray=ray)
     summary = summarise(runs, failures, study.command() if command is None else command)
     write(summary, study.out)
     return summary

@@ -3,7 +3,8 @@
 A run is finished when its ``search.json`` has a ``"final"`` key, interrupted when it has a
 checkpoint or a history but no final, new otherwise. ``jobs`` > 1 runs searches in spawned worker
 processes with one intra-op thread each (so N jobs use about N cores); jobs=1
-runs in this process. A run that raises is recorded and the others go on.
+runs in this process; ``ray`` (a `RayOptions`) sends each run to Ray as a task instead
+(`ray_runner`). A run that raises is recorded and the others go on.
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional
 
+from .ray_runner import RayOptions
 from .study import Study, run_name
 
-__all__ = ["Run", "RunFn", "execute", "plan", "run_search", "saved_mismatch", "state"]
+__all__ = ["RayOptions", "Run", "RunFn", "execute", "plan", "run_search", "saved_mismatch", "state"]
 
 #: Executes one search: ``run_fn(fields, resume)`` with ``fields`` the SearchConfig keyword arguments.
 #: With jobs > 1 it is pickled into a worker, so it must be a module-level function.
@@ -108,8 +110,24 @@ def _attempt(run_fn: RunFn, fields: dict, resume: bool) -> tuple[Optional[str], 
     return None, time.perf_counter() - started
 
 
-def execute(runs: list[Run], run_fn: RunFn = run_search, jobs: int = 1, log: Callable[[str], None] = print) -> dict:
-    """Runs every unfinished run; returns ``{run name: traceback}`` of those that failed."""
+def execute(
+    runs: list[Run],
+    run_fn: RunFn = run_search,
+    jobs: int = 1,
+    log: Callable[[str], None] = print,
+    *,
+    ray: Optional[RayOptions] = None,
+) -> dict:
+    """Runs every unfinished run; returns ``{run name: traceback}`` of those that failed.
+
+    With `ray`, the runs are Ray tasks (`ray_runner.execute_on_ray`) and `jobs` is not used: Ray
+    schedules as many at once as the cluster's resources allow.
+    """
+    if ray is not None:
+        from .ray_runner import check_address, require_ray
+
+        require_ray()
+        check_address(ray.address, ray.connect_timeout_s)
     todo = [run for run in runs if state(run.folder) != "complete"]
     if len(todo) < len(runs):
         log(f"{len(runs) - len(todo)} of {len(runs)} runs already complete, skipped")
@@ -128,6 +146,11 @@ def execute(runs: list[Run], run_fn: RunFn = run_search, jobs: int = 1, log: Cal
         last = error.strip().splitlines()[-1] if error.strip() else "unknown error"
         log(f"[{done}/{len(runs)}] {run.name} FAILED after {seconds:.1f} s: {last}")
 
+    if ray is not None and todo:
+        from .ray_runner import execute_on_ray
+
+        execute_on_ray(todo, run_fn, finished, ray, log)
+        return failures
     resume = {run.name: state(run.folder) == "interrupted" for run in todo}
     if jobs == 1 or len(todo) <= 1:
         for run in todo:

@@ -18,14 +18,29 @@ The step used in the forward pass is |scale| floored at `MIN_STEP`, so it is alw
 finite. SGD can push a learnable step through zero (a depthwise conv's few weights give its step a
 large gradient relative to its size); a raw step that reached 0 divided by zero, and a negative one
 turned an unsigned quantizer into a constant 0.
+
+Kernels: on CPU with one torch thread (the search's setting), for a contiguous float32/float64
+tensor, the quantizer runs two serial numba-compiled loops (`numba` is part of the ``torch`` extra):
+the forward reads x once and writes x_hat; the backward recomputes v = x / s from x (the same
+division, so the same bits) and writes dL/dx while summing dL/ds, in one pass. No clip mask is
+stored. Everywhere else (CUDA; several torch threads, where torch's parallel eager ops win; other
+dtypes or layouts; numba missing; `set_fused_cpu_kernel(False)`) the eager torch composition
+below is used. Both give the same x_hat and dL/dx bit for bit; dL/ds is the same sum in another
+order (a float64 accumulator in the fused kernel), equal up to float32 rounding.
+
+Data parallel: inside `data_parallel_shard` an activation quantizer that sees one rank's shard of
+a batch initialises its step from, and scales its step gradient by, the whole batch.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import operator
 from dataclasses import dataclass
+from functools import cache
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -106,6 +121,127 @@ class _LsqFakeQuant(torch.autograd.Function):
         return grad_x, grad_s, None, None, None
 
 
+_fused_cpu_enabled = True
+
+
+def set_fused_cpu_kernel(enabled: bool) -> bool:
+    """Turn the numba CPU kernel on or off (on by default where numba is installed); returns the
+    previous setting. Off, every tensor takes the eager torch path."""
+    global _fused_cpu_enabled
+    previous, _fused_cpu_enabled = _fused_cpu_enabled, bool(enabled)
+    return previous
+
+
+@cache
+def _numba_kernels():
+    """(forward, backward) numba kernels, compiled lazily on first use; None without numba."""
+    try:
+        import numba
+    except ImportError:
+        return None
+
+    # reassoc only lets LLVM vectorise the float64 sum; the division and rounding stay exact
+    # (no reciprocal or contraction flags), so x_hat matches the eager path bit for bit.
+    jit = numba.njit(nogil=True, fastmath={"reassoc"})
+
+    @jit
+    def forward(x, out, s, q_n, q_p):
+        for i in range(x.size):
+            out[i] = np.rint(min(max(x[i] / s, q_n), q_p)) * s
+
+    @jit
+    def backward(grad, x, grad_x, s, q_n, q_p):
+        # Branch-free so it vectorises: c == v inside the range; rint(c) is round(v) inside and the
+        # bound outside, so g * rint(c) - grad_x * v sums dL/dx_hat * dx_hat/ds as LSQ's Eq. 3.
+        total = 0.0
+        for i in range(x.size):
+            v = x[i] / s
+            c = min(max(v, q_n), q_p)
+            g = grad[i]
+            g_inside = g if c == v else 0.0 * g
+            grad_x[i] = g_inside
+            total += g * np.rint(c) - g_inside * v
+        return total
+
+    return forward, backward
+
+
+def _fused_applies(x: torch.Tensor, s: torch.Tensor) -> bool:
+    return (
+        _fused_cpu_enabled
+        and x.device.type == "cpu"
+        and torch.get_num_threads() == 1
+        and x.dtype in (torch.float32, torch.float64)
+        and s.dtype == x.dtype
+        and x.is_contiguous()
+        and not torch.jit.is_scripting()
+        and _numba_kernels() is not None
+    )
+
+
+class _LsqFakeQuantFused(torch.autograd.Function):
+    """`_LsqFakeQuant` with one numba loop each way (CPU); see the module docstring.
+
+    It takes the raw `scale` and applies the step rule itself, s = max(|scale|, MIN_STEP), with the
+    gradient autograd gives abs and clamp_min: dL/dscale = dL/ds * sign(scale) where |scale| >=
+    MIN_STEP, else 0. One autograd node per quantizer instead of three.
+    """
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, scale: torch.Tensor, q_n: int, q_p: int, g: float) -> torch.Tensor:
+        forward, _ = _numba_kernels()
+        flat = x.detach().reshape(-1).numpy()
+        np_dtype = flat.dtype.type
+        raw = np_dtype(scale.item())
+        s = max(abs(raw), np_dtype(MIN_STEP))
+        out = torch.empty_like(x, memory_format=torch.contiguous_format)
+        forward(flat, out.view(-1).numpy(), s, np_dtype(q_n), np_dtype(q_p))
+        ctx.save_for_backward(x)
+        sign = 0.0 if abs(raw) < np_dtype(MIN_STEP) else float(np.sign(raw))
+        ctx.constants = (s, q_n, q_p, g * sign, scale.dtype)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        _, backward = _numba_kernels()
+        (x,) = ctx.saved_tensors
+        s, q_n, q_p, g, dtype = ctx.constants
+        flat = x.detach().reshape(-1).numpy()
+        np_dtype = flat.dtype.type
+        grad = grad.contiguous()
+        grad_x = torch.empty_like(x, memory_format=torch.contiguous_format)
+        total = backward(grad.view(-1).numpy(), flat, grad_x.view(-1).numpy(), s, np_dtype(q_n), np_dtype(q_p))
+        grad_scale = torch.full((), total * g, dtype=dtype) if ctx.needs_input_grad[1] else None
+        return grad_x if ctx.needs_input_grad[0] else None, grad_scale, None, None, None
+
+
+def lsq_fake_quant(x: torch.Tensor, scale: torch.Tensor, q_n: int, q_p: int, g: float) -> torch.Tensor:
+    """round(clip(x / s, q_n, q_p)) * s with s = max(|scale|, MIN_STEP) and LSQ's straight-through
+    gradients, the step's gradient scaled by `g`."""
+    if _fused_applies(x, scale):
+        return _LsqFakeQuantFused.apply(x, scale, q_n, q_p, g)
+    return _LsqFakeQuant.apply(x, scale.abs().clamp_min(MIN_STEP), q_n, q_p, g)
+
+
+_shard: tuple[object, float] | None = None
+
+
+@contextlib.contextmanager
+def data_parallel_shard(group, batch_fraction: float):
+    """Forward passes inside the block see this rank's shard of a global batch, `batch_fraction`
+    = local batch / global batch, the other shards being on the ranks of the torch.distributed
+    `group`. Activation quantizers in training mode then act as one process on the whole batch:
+    an activation step initialised here (Eq. 9) takes max|x| and the sign over all ranks, and the
+    step-size gradient scale uses the global N, g = 1 / sqrt(N_local / batch_fraction * Q_P).
+    Every rank of `group` must run the same forward passes inside the block."""
+    global _shard
+    previous, _shard = _shard, (group, float(batch_fraction))
+    try:
+        yield
+    finally:
+        _shard = previous
+
+
 class LsqQuantizer(nn.Module):
     """Per-tensor LSQ fake quantizer for a weight (``kind="weight"``) or an input activation."""
 
@@ -156,11 +292,19 @@ class LsqQuantizer(nn.Module):
 
     @torch.no_grad()
     def _init_act_scale(self, x: torch.Tensor) -> None:
+        x = x.detach()
+        peak, negative = x.abs().max(), (x.min() < 0).to(x.dtype)
+        if _shard is not None and self.training:
+            import torch.distributed as dist
+
+            both = torch.stack([peak, negative])
+            dist.all_reduce(both, op=dist.ReduceOp.MAX, group=_shard[0])
+            peak, negative = both[0], both[1]
         if not bool(self.sign_known):
-            self.signed.fill_(bool(x.min() < 0))
+            self.signed.fill_(bool(negative > 0))
             self.sign_known.fill_(True)
         _, q_p = self.qrange
-        step = 2 * x.detach().abs().max() / q_p
+        step = 2 * peak / q_p
         self.scale.copy_(step.clamp_min(MIN_STEP))
         self.initialized.fill_(True)
 
@@ -171,7 +315,10 @@ class LsqQuantizer(nn.Module):
             else:
                 self._init_act_scale(x)
         q_n, q_p = self.qrange
-        return _LsqFakeQuant.apply(x, self.step(), q_n, q_p, 1.0 / math.sqrt(x.numel() * q_p))
+        numel = x.numel()
+        if _shard is not None and self.kind == "act" and self.training:
+            numel = round(numel / _shard[1])
+        return lsq_fake_quant(x, self.scale, q_n, q_p, 1.0 / math.sqrt(numel * q_p))
 
     def get_extra_state(self) -> dict:
         # Saved in the state_dict so a checkpoint restores each quantizer's bits.

@@ -34,10 +34,11 @@ def configure(options: dict[str, Any], *, resume: bool = False) -> SearchConfig:
 
     A new search takes `options` over the defaults. A resumed one takes them over the settings it
     was started with, and refuses any that would change its results (only ``steps`` may grow), so
-    an omitted flag never silently changes a resumed run. The hardware file is read here, so a bad
-    one fails before any training.
+    an omitted flag never silently changes a resumed run. The hardware file is read and the device
+    resolved here, so a bad one fails before any training.
     """
     from amed import store
+    from amed.device import resolve_device
     from amed.hw import load as load_hw
 
     if resume:
@@ -56,6 +57,7 @@ def configure(options: dict[str, Any], *, resume: bool = False) -> SearchConfig:
     else:
         config = SearchConfig(**options)
     load_hw(config.hw)
+    resolve_device(config.device)
     return config
 
 

@@ -92,6 +92,8 @@ class SearchConfig:
     ``weights``: None starts from the converged 8-bit checkpoint of ``amed pretrain`` (trained and
     cached on first use), "none" from random weights, "torchvision" or a path from those weights.
     ``steps``, ``batches_per_step``, ``final_batches``: None takes the model's `MODEL_BUDGETS`.
+    ``device``: auto, cpu, cuda or cuda:N (`amed.device`); results are reproducible per device, not
+    across devices (docs/scale.md), so a resumed search keeps its device.
     ``threads``: torch's intra-op threads. One by default: the result is then bit-identical on
     any machine, and on a busy 2-core host more threads oversubscribe the cores and run slower.
     """
@@ -129,6 +131,7 @@ class SearchConfig:
     compat: str = "scalesim-v3"
     seed: int = 0
     threads: int = 1
+    device: str = "auto"
 
     def __post_init__(self) -> None:
         if self.model not in MODEL_BUDGETS:

@@ -83,7 +83,7 @@ def _start_weights(c: SearchConfig, progress: bool) -> Optional[str]:
         from amed.pretrain import converged_checkpoint
 
         log = print if progress else (lambda _msg: None)
-        return str(converged_checkpoint(c.model, c.dataset, seed=c.seed, progress=progress, log=log))
+        return str(converged_checkpoint(c.model, c.dataset, seed=c.seed, progress=progress, log=log, device=c.device))
     if str(c.weights).lower() == "none":
         return None
     return c.weights
@@ -102,6 +102,7 @@ class Search:
 
     def _build(self) -> None:
         from amed.data import load_data
+        from amed.device import resolve_device
         from amed.hw import load as load_hw
         from amed.models import build_model
         from amed.quant import QuantConfig, get_allocation, quantize_model, quantized_layers, set_bits
@@ -109,6 +110,7 @@ class Search:
         from amed.train import seed_everything
 
         c = self.config
+        self.device = resolve_device(c.device)
         start = _start_weights(c, self.progress)  # a pretrain that fills the cache uses torch's threads
         self.start = start
         torch.set_num_threads(c.threads)
@@ -126,7 +128,7 @@ class Search:
                      image_size=self.data.image_size)  # fmt: skip
         self.topology = extract(build_model(c.model, **shape), (shape["in_channels"],) + (shape["image_size"],) * 2,
                                 name=c.model)  # fmt: skip
-        model = build_model(c.model, **shape, weights=start)
+        model = build_model(c.model, **shape, weights=start).to(self.device)
         if quantized_layers(model, include_fixed=True):
             set_bits(model, [8] * len(get_allocation(model)))
         else:
@@ -152,7 +154,7 @@ class Search:
         """Eq. 9 sets each activation step on the first batch it sees: make that a training batch."""
         images, _ = next(iter(self.data.train))
         with torch.no_grad():
-            model.eval()(images)
+            model.eval()(images.to(self.device))
 
     # -- reference, gate, steps ----------------------------------------------------------------
 
@@ -358,7 +360,7 @@ class Search:
             "model": self.config.model,
             "dataset": self.config.dataset,
             "allocation": {n: list(b) for n, b in get_allocation(self.model, include_fixed=True).items()},
-            "state_dict": self.model.state_dict(),
+            "state_dict": {k: v.cpu() if isinstance(v, torch.Tensor) else v for k, v in self.model.state_dict().items()},
         }
 
 

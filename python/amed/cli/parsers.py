@@ -145,25 +145,32 @@ def _search(sub, common: argparse.ArgumentParser) -> None:
     _switch(p, "--progress", "show progress bars (default: true)", default=True)
 
 
+def _model_and_data(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", choices=MODEL_BUDGETS, default="resnet20", help=f"{MODELS} (default: resnet20)")
+    p.add_argument("--dataset", type=text, help=f"{DATASETS}; default Fashion-MNIST when installed, else digits")
+
+
+def _device_and_progress(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--device", type=text, default="auto", help=f"{DEVICES} (default: auto); under torchrun each "
+                                                               "process trains a shard of every batch")  # fmt: skip
+    _switch(p, "--progress", "show progress bars (default: true)", default=True)
+
+
 def _pretrain(sub, common: argparse.ArgumentParser) -> None:
     p = _command(sub, common, "pretrain", help="train (or find in the cache) the converged 8-bit start of every search",
                        description="FP32 training with early stopping on the search-validation split, then an "
                                    "8-bit LSQ fine-tune (amed.pretrain.recipe_for); cached under $AMED_CACHE "
                                    "(default: the user cache folder) and reused by later calls.")  # fmt: skip
-    p.add_argument("--model", choices=MODEL_BUDGETS, default="resnet20", help=f"{MODELS} (default: resnet20)")
-    p.add_argument("--dataset", type=text, help=f"{DATASETS}; default Fashion-MNIST when installed, else digits")
+    _model_and_data(p)
     p.add_argument("--seed", type=integer(0), default=0, help="seeds the initialisation, subset and batch order")
-    p.add_argument("--device", type=text, default="auto", help=f"{DEVICES} (default: auto); under torchrun each "
-                                                               "process trains a shard of every batch")  # fmt: skip
-    _switch(p, "--progress", "show progress bars (default: true)", default=True)
+    _device_and_progress(p)
 
 
 def _finetune(sub, common: argparse.ArgumentParser) -> None:
     p = _command(sub, common, "finetune", help="fine-tune a model with uniform LSQ bits; writes model.pt and metrics.json",
                        description="Fine-tune a model with uniform LSQ quantization (the first conv and the "
                                    "classifier stay at 8 bits) and test it once.")  # fmt: skip
-    p.add_argument("--model", choices=MODEL_BUDGETS, default="resnet20", help=f"{MODELS} (default: resnet20)")
-    p.add_argument("--dataset", type=text, help=f"{DATASETS}; default Fashion-MNIST when installed, else digits")
+    _model_and_data(p)
     p.add_argument("--bits", type=integer(1), help="weight and activation bits of every searchable layer, 2..8; "
                    "32 trains in full precision (default: a quantized --weights keeps its allocation, else 8)")
     p.add_argument("--epochs", type=integer(0), default=1, help="training epochs (default: 1)")
@@ -180,9 +187,7 @@ def _finetune(sub, common: argparse.ArgumentParser) -> None:
     p.add_argument("--workers", type=integer(0), default=0, help="data-loading worker processes (default: 0)")
     p.add_argument("--seed", type=integer(0), default=0, help="seeds everything (default: 0)")
     p.add_argument("--threads", type=optional(integer(1)), help="torch threads (default: torch's choice)")
-    p.add_argument("--device", type=text, default="auto", help=f"{DEVICES} (default: auto); under torchrun each "
-                                                               "process trains a shard of every batch")  # fmt: skip
-    _switch(p, "--progress", "show progress bars (default: true)", default=True)
+    _device_and_progress(p)
 
 
 def _compare(sub, common: argparse.ArgumentParser) -> None:

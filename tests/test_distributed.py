@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
+import amed
 from amed import distributed
 from amed.device import resolve_device
 from amed.errors import ConfigError
@@ -22,7 +23,8 @@ import distributed_worker  # noqa: E402
 
 def _torchrun(tmp_path: Path, *args: str, nproc: int = 2, timeout: float = 120) -> subprocess.CompletedProcess:
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(HERE.parent / "python"), env.get("PYTHONPATH")]))
+    # The amed this test imported (a checkout's python/ folder or an installed package), for the workers.
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path(amed.__file__).parent.parent), env.get("PYTHONPATH")]))
     env["OMP_NUM_THREADS"] = "1"
     return subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}",

@@ -172,6 +172,7 @@ def test_topologies_are_listed_and_simulated_by_name(capsys, tmp_path, monkeypat
         (["search", "--device", "tpu"], "--device 'tpu' is not one of auto, cpu, cuda or cuda:N"),
         (["finetune", "--device", "cuda:0", "--dataset", "digits"], "torch sees no CUDA GPU"),
         (["compare", "--ray", "127.0.0.1:9", "--seeds", "0,1"], "127.0.0.1:9"),
+        (["compare", "--device", "cuda", "--seeds", "0,1"], "torch sees no CUDA GPU"),
     ],
 )
 def test_devices_and_ray_addresses_that_cannot_work_fail_first(capsys, tmp_path, argv, message):

@@ -198,7 +198,8 @@ def compare(args: Namespace) -> None:
         ray = RayOptions(address=address, cpus=args.ray_cpus, gpus=args.ray_gpus, retries=args.ray_retries)
     summary = run_study(
         out=args.out, methods=args.methods, betas=args.betas, seeds=args.seeds, jobs=args.jobs,
-        model=args.model, hw=args.hw, dataset=args.dataset, steps=args.steps, options=args.options, ray=ray,
+        model=args.model, hw=args.hw, dataset=args.dataset, steps=args.steps, options=args.options,
+        device=args.device, ray=ray,
     )  # fmt: skip
     print(Path(args.out) / "compare.md")
     print(render_table(summary))

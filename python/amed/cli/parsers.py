@@ -204,6 +204,7 @@ def _compare(sub, common: argparse.ArgumentParser) -> None:
     p.add_argument("--hw", type=text, default="scalesim", help=HW + " (default: scalesim)")
     p.add_argument("--dataset", type=text, help="as for `amed search`")
     p.add_argument("--steps", type=optional(integer(0)), help="search steps per run (default: the search's)")
+    p.add_argument("--device", type=text, help=f"{DEVICES} of every run (default: the search's, auto)")
     p.add_argument("--options", type=text, help="JSON object of further `amed search` settings for every run, "
                                                 "e.g. '{\"batches_per_step\": 16, \"device\": \"cuda\"}'")  # fmt: skip
     p.add_argument("--ray", nargs="?", const="local", type=text, metavar="ADDRESS",

@@ -36,7 +36,10 @@ def _normalised(run: Run) -> dict:
         raise ConfigError(
             f"--options has unknown search settings {unknown}: valid are {sorted(known)}", field="options"
         )
+    from amed.device import resolve_device
+
     saved = SearchConfig(**run.fields).to_dict()
+    resolve_device(saved["device"])  # a device this machine lacks fails before any folder is made
     return {key: saved.get(key, value) for key, value in run.fields.items()}
 
 
@@ -51,6 +54,7 @@ def compare(
     dataset: Any = None,
     steps: Any = None,
     options: Any = None,
+    device: Any = None,
     *,
     ray: Optional["RayOptions"] = None,
     command: Optional[str] = None,
@@ -66,7 +70,7 @@ def compare(
     (`ray_runner.RayOptions`). Failed runs are listed in the summary's
     ``"failed"`` (name: traceback), not raised.
     """
-    study = Study.parse(out, methods, betas, seeds, jobs, model, hw, dataset, steps, options)
+    study = Study.parse(out, methods, betas, seeds, jobs, model, hw, dataset, steps, options, device)
     runs = plan(study)
     expected = {run.name: (_normalised(run) if run_fn is None else run.fields) for run in runs}
     for run in runs:

@@ -31,6 +31,7 @@ _MANAGED = {
     "hw": "--hw",
     "dataset": "--dataset",
     "steps": "--steps",
+    "device": "--device",
 }
 
 
@@ -137,6 +138,7 @@ class Study:
     dataset: Optional[str] = None
     steps: Optional[int] = None
     options: dict = field(default_factory=dict)
+    device: Optional[str] = None
 
     @classmethod
     def parse(
@@ -151,6 +153,7 @@ class Study:
         dataset: Any = None,
         steps: Any = None,
         options: Any = None,
+        device: Any = None,
     ) -> "Study":
         """Validates every value; raises ConfigError naming the flag of the first bad one."""
         return cls(
@@ -164,10 +167,11 @@ class Study:
             dataset=None if dataset is None else _text(dataset, "--dataset"),
             steps=None if steps is None else _positive(steps, "--steps", 0),
             options=_options(options),
+            device=None if device is None else _text(device, "--device"),
         )
 
     def fields(self, method: str, beta: float, seed: int) -> dict:
-        """The SearchConfig fields of one run (dataset and steps only when given)."""
+        """The SearchConfig fields of one run (dataset, steps and device only when given)."""
         fields = {"model": self.model, "hw": self.hw, "method": method, "beta": beta, "seed": seed}
         fields["out"] = str(self.out / run_name(method, beta, seed))
         fields["baselines"] = method == self.methods[0] and beta == self.betas[0]
@@ -175,6 +179,8 @@ class Study:
             fields["dataset"] = self.dataset
         if self.steps is not None:
             fields["steps"] = self.steps
+        if self.device is not None:
+            fields["device"] = self.device
         return {**fields, **self.options}
 
     def command(self) -> str:
@@ -186,6 +192,8 @@ class Study:
             words += ["--dataset", self.dataset]
         if self.steps is not None:
             words += ["--steps", str(self.steps)]
+        if self.device is not None:
+            words += ["--device", self.device]
         if self.options:
             words += ["--options", json.dumps(self.options, sort_keys=True)]
         return shlex.join(words)

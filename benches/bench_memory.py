@@ -2,7 +2,7 @@
 interpreter, whose peak RSS (whole process: Python, amed, the extension) is read from wait4.
 
     python benches/bench_memory.py                 # every case, a Markdown table on stdout
-    python benches/bench_memory.py --quick         # skip the cases that take minutes
+    python benches/bench_memory.py --quick         # skip the case that takes minutes
 
 A layer the engine refuses (over its working-memory limit) is reported as refused, with the
 RSS of the refusal. The goal is a peak RSS of at most 256 MB for every case.
@@ -37,8 +37,8 @@ except AmedError as error:
 # Layers beyond the shipped topologies, in SCALE-Sim's row form (name, H, W, R, S, C, K, stride).
 EXTRA = [
     ("first layer at 1024x1024", "first1024,1024,1024,3,3,3,64,1,", False),
-    ("U-Net-sized layer", "unet,514,514,3,3,64,64,1,", True),
-    ("512x512x1024 -> 1024", "big,512,512,3,3,1024,1024,1,", False),
+    ("U-Net-sized layer", "unet,514,514,3,3,64,64,1,", False),
+    ("512x512x1024 -> 1024", "big,512,512,3,3,1024,1024,1,", True),
 ]
 
 

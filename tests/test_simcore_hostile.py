@@ -72,11 +72,11 @@ def test_dp_row_with_billions_of_channels_is_refused_without_allocating():
 
 
 def test_layer_over_the_memory_limit_is_a_typed_error_naming_layer_and_bound():
-    topology = csv("big,512,512,3,3,1024,1024,1,\n")
+    topology = csv("huge,65535,65535,1,1,1,1,1,\n")
     with pytest.raises(errors.ResourceLimitError) as info:
         simulate(topology, "scalesim")
     message = str(info.value)
-    assert "layer 'big'" in message and "limit of 4 GiB" in message
+    assert "layer 'huge'" in message and "limit of 4 GiB" in message
 
 
 def test_hostile_rows_never_kill_the_interpreter():
@@ -85,7 +85,7 @@ def test_hostile_rows_never_kill_the_interpreter():
         from amed.simcore import Topology, simulate
         from amed.errors import AmedError
         head = "h\\n"
-        for row in ["DP1,32,32,3,3,2000000000,1,1,", "big,512,512,3,3,1024,1024,1,",
+        for row in ["DP1,32,32,3,3,2000000000,1,1,", "huge,65535,65535,1,1,1,1,1,",
                     "x,4294967295,4294967295,1,1,1,1,1,"]:
             try:
                 simulate(Topology.from_csv_text(head + row + "\\n"), "scalesim")

@@ -1,7 +1,7 @@
 """Type stubs for the simulator classes of the Rust extension ``amed._simcore``."""
 
 import os
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 _Path = Union[str, "os.PathLike[str]"]
 
@@ -235,7 +235,12 @@ class Report:
     def __len__(self) -> int: ...
     def __getitem__(self, index: int) -> LayerRecord: ...
 
-def simulate(topology: Topology, hw: HwConfig, compat: str = "scalesim-v3") -> Report: ...
+def simulate(
+    topology: Topology,
+    hw: HwConfig,
+    compat: str = "scalesim-v3",
+    progress: Optional[Callable[[float, int], None]] = None,
+) -> Report: ...
 
 class Sampler:
     """AMED Metropolis-Hastings bit-allocation sampler; allocations are bitwidths per layer.
@@ -348,5 +353,10 @@ class MixedReport:
     def __len__(self) -> int: ...
 
 def simulate_mixed(
-    topology: Topology, hw: HwConfig, allocation: Any, compat: str = "scalesim-v3", output_bits: Optional[int] = None
+    topology: Topology,
+    hw: HwConfig,
+    allocation: Any,
+    compat: str = "scalesim-v3",
+    output_bits: Optional[int] = None,
+    progress: Optional[Callable[[float, int], None]] = None,
 ) -> MixedReport: ...

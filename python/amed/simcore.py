@@ -10,6 +10,7 @@ Importing this module needs nothing beyond the standard library and amed's exten
 from __future__ import annotations
 
 import os
+import time
 from typing import Iterable, Optional, Union
 
 from amed import hw as _hw
@@ -63,17 +64,77 @@ def as_topology(topology: TopologyLike) -> Topology:
     )
 
 
+#: Seconds a simulation runs before ``progress=True`` shows its bar.
+PROGRESS_DELAY_S = 2.0
+
+
+class _ProgressBar:
+    """Called by a running simulation every 100 ms with (layers done, layers); shows a tqdm
+    bar on stderr once the simulation has run for ``delay_s`` seconds."""
+
+    def __init__(self, desc: str, delay_s: float) -> None:
+        self.desc = desc
+        self.deadline = time.monotonic() + delay_s
+        self.bar = None
+
+    def __call__(self, done: float, total: int) -> None:
+        if self.bar is None:
+            if total == 0 or time.monotonic() < self.deadline:
+                return
+            from tqdm import tqdm
+
+            self.bar = tqdm(
+                total=total,
+                desc=self.desc,
+                unit="layer",
+                bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.1f}/{total} layers "
+                "[{elapsed}<{remaining}]",
+            )
+        self.bar.total = total
+        self.bar.n = done
+        self.bar.refresh()
+
+    def close(self, finished: bool) -> None:
+        if self.bar is not None:
+            if finished:
+                self.bar.n = self.bar.total
+                self.bar.refresh()
+            self.bar.close()
+
+
+def _with_progress(run, progress: bool, desc: str):
+    """``run(callback)`` with a progress bar as callback when ``progress``, else ``None``."""
+    if not progress:
+        return run(None)
+    bar = _ProgressBar(desc, PROGRESS_DELAY_S)
+    finished = False
+    try:
+        result = run(bar)
+        finished = True
+        return result
+    finally:
+        bar.close(finished)
+
+
 def simulate(
-    topology: TopologyLike, hw: _hw.HwLike, *, compat: str = DEFAULT_COMPAT
+    topology: TopologyLike,
+    hw: _hw.HwLike,
+    *,
+    compat: str = DEFAULT_COMPAT,
+    progress: bool = False,
 ) -> Report:
     """Simulate every layer of ``topology`` on ``hw`` at native precision.
 
     ``topology`` is a Topology, a SCALE-Sim conv CSV path, a shipped topology name
     ("resnet18") or a list of Layers; ``hw`` is a HwConfig, a shipped config name ("scalesim")
-    or a .toml/.cfg path; ``compat`` is one of ``COMPAT_MODES``. Releases the GIL while
+    or a .toml/.cfg path; ``compat`` is one of ``COMPAT_MODES``. With ``progress``, a tqdm bar
+    (stderr) appears once the simulation has run for about 2 s. Releases the GIL while
     simulating, so threads may call it concurrently.
     """
-    return _simulate(as_topology(topology), _hw.load(hw), compat)
+    topo, config = as_topology(topology), _hw.load(hw)
+    return _with_progress(
+        lambda callback: _simulate(topo, config, compat, callback), progress, "simulate"
+    )
 
 
 class CostModel(_CostModel):
@@ -101,15 +162,21 @@ def simulate_mixed(
     *,
     compat: str = DEFAULT_COMPAT,
     output_bits: Optional[int] = None,
+    progress: bool = False,
 ) -> MixedReport:
     """Simulate ``topology`` at per-layer bits and price it (latency, size, energy).
 
     ``allocation`` is an int (every layer), a list of ``(w_bits, a_bits)`` per layer or a dict
     ``{layer name: (w_bits, a_bits)}``; each layer's output takes the next layer's activation
-    bits, the last layer's ``output_bits`` (default: the config's ``word_bits``). Releases the
-    GIL while simulating.
+    bits, the last layer's ``output_bits`` (default: the config's ``word_bits``). ``progress``
+    as in ``simulate``. Releases the GIL while simulating.
     """
-    return _simulate_mixed(as_topology(topology), _hw.load(hw), allocation, compat, output_bits)
+    topo, config = as_topology(topology), _hw.load(hw)
+    return _with_progress(
+        lambda callback: _simulate_mixed(topo, config, allocation, compat, output_bits, callback),
+        progress,
+        "simulate",
+    )
 
 
 #: Largest JSON file ``load_json_object`` reads (a bit allocation is a few kB).

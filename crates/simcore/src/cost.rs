@@ -278,11 +278,14 @@ pub fn simulate_mixed_with(
             })
         })
         .collect();
+    interrupt.add_layers(distinct.len() as u64);
     let runs = distinct
         .par_iter()
         .map(|&(layer, b)| {
-            simulate_layer_at_with(layer, hw, b, compat, interrupt)
-                .map(|(report, view)| (report, view, b))
+            let run = simulate_layer_at_with(layer, hw, b, compat, interrupt)
+                .map(|(report, view)| (report, view, b));
+            interrupt.layer_done();
+            run
         })
         .collect::<Result<Vec<_>>>()?;
     let layers = topology

@@ -199,12 +199,11 @@ pub fn simulate_conv_with(
     params.validate()?;
     let dims = conv_dims(shape)?;
     let mut g = Geometry::plan(&dims, params.dataflow, params.array_rows, params.array_cols);
-    let bytes = g
-        .table_bytes()
-        .saturating_add(replay::table_bytes(&g, params));
+    let bytes = g.table_bytes().saturating_add(replay::table_bytes(&g));
     let _reservation = memory::reserve(bytes, interrupt)?;
     g.build_tables()?;
-    let run = replay::replay(&g, params, compat, interrupt)?;
+    let mut progress = interrupt.running_layer(g.folds());
+    let run = replay::replay(&g, params, compat, interrupt, &mut progress)?;
     if run.total_cycles <= 0 {
         return Err(shape_error(
             "shape",
@@ -324,9 +323,14 @@ pub fn simulate_with(
             distinct.len() - 1
         });
     }
+    interrupt.add_layers(distinct.len() as u64);
     let mut reports = distinct
         .par_iter()
-        .map(|kind| simulate_kind(kind, &params, compat, interrupt))
+        .map(|kind| {
+            let report = simulate_kind(kind, &params, compat, interrupt);
+            interrupt.layer_done();
+            report
+        })
         .collect::<Vec<_>>();
     interrupt.check()?;
     // Report the first failing layer in topology order.

@@ -58,10 +58,12 @@ fn empty_and_duplicate_names_are_refused_with_their_line() {
 
 #[test]
 fn layer_over_the_memory_bound_is_refused_naming_layer_and_bound() {
-    let big = topology("big,512,512,3,3,1024,1024,1,\n").unwrap();
-    match simulate(&big, &hw(), CompatMode::ScalesimV3).unwrap_err() {
+    // Memory follows the folds and the ofmap pixels, not the operands: 4·10⁹ pixels are
+    // still too many.
+    let huge = topology("huge,65535,65535,1,1,1,1,1,\n").unwrap();
+    match simulate(&huge, &hw(), CompatMode::ScalesimV3).unwrap_err() {
         SimError::Resource { message, .. } => {
-            assert!(message.contains("layer 'big'"), "{message}");
+            assert!(message.contains("layer 'huge'"), "{message}");
             assert!(message.contains("4 GiB"), "{message}");
         }
         other => panic!("{other}"),

@@ -50,7 +50,7 @@ def simulate(args: Namespace) -> None:
     if args.bits is not None:
         _simulate_bits(net, args)
         return
-    result = simcore.simulate(net, args.hw, compat=args.compat)
+    result = simcore.simulate(net, args.hw, compat=args.compat, progress=args.progress)
     if args.out is not None:
         result.to_csv(Path(args.out))
     if args.json:
@@ -75,7 +75,8 @@ def simulate(args: Namespace) -> None:
 def _simulate_bits(net: Any, args: Namespace) -> None:
     from amed import costs, simcore
 
-    result = simcore.simulate_mixed(net, args.hw, costs.read_bits(args.bits, net), compat=args.compat)
+    result = simcore.simulate_mixed(net, args.hw, costs.read_bits(args.bits, net), compat=args.compat,
+                                    progress=args.progress)  # fmt: skip
     if args.out is not None:
         result.to_csv(Path(args.out), compat=args.compat)
     if args.json:

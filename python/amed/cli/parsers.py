@@ -126,6 +126,7 @@ def _simulate(sub, common: argparse.ArgumentParser) -> None:
     p.add_argument("--bits", type=text, help="simulate at these bits and print latency (ms), size and energy: "
                    "one width for every layer (--bits 4) or a JSON file {\"layer\": [w_bits, a_bits]}; "
                    "without it the run is at the config's native word size")  # fmt: skip
+    _switch(p, "--progress", "show a progress bar once a simulation runs longer than 2 s (default: true)", default=True)
 
 
 def _search(sub, common: argparse.ArgumentParser) -> None:

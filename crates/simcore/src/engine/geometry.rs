@@ -46,6 +46,11 @@ pub(crate) struct Geometry {
     /// Per window index: filter row and column.
     win_row: Vec<u32>,
     win_col: Vec<u32>,
+    /// Where SCALE-Sim's ofmap size rounds up, the last output row (column) has windows that
+    /// fall off the ifmap: there only filter rows `r < limit` (columns `c < limit`) are read.
+    /// `None` when every window of that dimension fits.
+    edge_rows: Option<u64>,
+    edge_cols: Option<u64>,
 }
 
 /// Dimensions of a dense convolution, already validated.
@@ -105,6 +110,8 @@ impl Geometry {
             pixel_col: Vec::new(),
             win_row: Vec::new(),
             win_col: Vec::new(),
+            edge_rows: edge_limit(conv.ifmap_h, conv.ofmap_h, conv.stride_h, conv.filter_h),
+            edge_cols: edge_limit(conv.ifmap_w, conv.ofmap_w, conv.stride_w, conv.filter_w),
         }
     }
 
@@ -168,6 +175,64 @@ impl Geometry {
         (k * self.w + j) as u32
     }
 
+    /// True when some ifmap operand entry is off the edge (SCALE-Sim's −1 inside the matrix).
+    pub fn has_ifmap_edge(&self) -> bool {
+        self.edge_rows.is_some() || self.edge_cols.is_some()
+    }
+
+    /// The ofmap pixels of the last output row, when some of their windows fall off the edge.
+    pub fn edge_last_row(&self) -> Option<std::ops::Range<u64>> {
+        self.edge_rows
+            .map(|_| (self.ofmap_h - 1) * self.ofmap_w..self.ofmap_h * self.ofmap_w)
+    }
+
+    /// The pixels of the last output column are those `p ≡ F − 1 (mod F)`: `Some(F)` when
+    /// some of their windows fall off the edge.
+    pub fn edge_column_period(&self) -> Option<u64> {
+        self.edge_cols.map(|_| self.ofmap_w)
+    }
+
+    /// Number of window indices `j < n` for which `I[p][j]` is off the edge.
+    pub fn edge_windows_below(&self, p: u64, n: u64) -> u64 {
+        let (row_limit, col_limit) = (self.edge_rows, self.edge_cols);
+        let span = self.filter_w * self.channels;
+        // Window index j = (r·S + c)·C + ch: rows r ≥ limit are a suffix of j, columns c ≥ limit
+        // the tail of every period of S·C.
+        let in_bad_rows = |n: u64, limit: u64| n.saturating_sub(limit * span);
+        let in_bad_cols = |n: u64, limit: u64| {
+            (n / span) * (self.filter_w - limit) * self.channels
+                + (n % span).saturating_sub(limit * self.channels)
+        };
+        let rows = row_limit.filter(|_| p / self.ofmap_w == self.ofmap_h - 1);
+        let cols = col_limit.filter(|_| p % self.ofmap_w == self.ofmap_w - 1);
+        match (rows, cols) {
+            (None, None) => 0,
+            (Some(r), None) => in_bad_rows(n, r),
+            (None, Some(c)) => in_bad_cols(n, c),
+            (Some(r), Some(c)) => {
+                in_bad_rows(n, r) + in_bad_cols(n, c) - in_bad_cols(in_bad_rows(n, r), c)
+            }
+        }
+    }
+
+    /// Number of ofmap pixels `p < n` for which `I[p][j]` is off the edge.
+    pub fn edge_pixels_below(&self, j: u64, n: u64) -> u64 {
+        let (row_limit, col_limit) = (self.edge_rows, self.edge_cols);
+        let span = self.filter_w * self.channels;
+        let bad_row = row_limit.is_some_and(|limit| j / span >= limit);
+        let bad_col = col_limit.is_some_and(|limit| (j % span) / self.channels >= limit);
+        // Off-edge pixels: the last output row (a suffix of p) and the last column (every F-th).
+        let last_row = n.saturating_sub((self.ofmap_h - 1) * self.ofmap_w);
+        let last_col = n / self.ofmap_w;
+        let corner = u64::from(n >= self.ofmap_h * self.ofmap_w);
+        match (bad_row, bad_col) {
+            (false, false) => 0,
+            (true, false) => last_row,
+            (false, true) => last_col,
+            (true, true) => last_row + last_col - corner,
+        }
+    }
+
     /// Calls `f` with the id of every ifmap operand entry that reads the same ifmap element as
     /// entry `id` (itself included): the im2col duplicates.
     pub fn for_each_ifmap_duplicate(&self, id: u32, mut f: impl FnMut(u32) -> bool) -> bool {
@@ -195,4 +260,10 @@ impl Geometry {
         }
         false
     }
+}
+
+/// Filter taps `< limit` read inside the ifmap at the last output position, when not all do.
+fn edge_limit(size: u64, outs: u64, stride: u64, taps: u64) -> Option<u64> {
+    let limit = size.saturating_sub((outs - 1) * stride);
+    (limit < taps).then_some(limit)
 }

@@ -1,6 +1,8 @@
-//! The engine's working-memory bound. A layer's tables (the read buffers' set per operand
-//! entry, the per-pixel and per-window geometry) grow with H·W·C·K, so before any of them is
-//! allocated the layer's need is estimated and reserved against one process-wide budget:
+//! The engine's working-memory bound. A layer's tables (the per-pixel and per-window
+//! geometry, the read buffers' count of off-edge entries per fold) grow with its ofmap pixels
+//! and folds, not with its operands (H·W·C·K), yet a hostile shape can still make them large,
+//! so before any of them is allocated the layer's need is estimated and reserved against one
+//! process-wide budget:
 //! a layer over the budget is refused with a typed error, and layers simulated in parallel
 //! wait for each other instead of together exceeding it. Allocations use `try_reserve`, so a
 //! host with less memory than the budget still gets an error, never an abort.
@@ -52,25 +54,6 @@ pub(crate) fn reserve(bytes: u64, interrupt: &Interrupt) -> Result<Reservation> 
     }
     *used += bytes;
     Ok(Reservation(bytes))
-}
-
-/// A vector of `len` copies of `value`, or a resource error instead of an allocation abort.
-/// Filled in chunks with interrupt checks between them: a table can take a second to fill.
-pub(crate) fn try_filled<T: Clone>(
-    len: u64,
-    value: T,
-    what: &str,
-    interrupt: &Interrupt,
-) -> Result<Vec<T>> {
-    const CHUNK: usize = 1 << 22;
-    let mut v = try_with_capacity(len, what)?;
-    let len = v.capacity().min(len as usize);
-    while v.len() < len {
-        interrupt.check()?;
-        let end = (v.len() + CHUNK).min(len);
-        v.resize(end, value.clone());
-    }
-    Ok(v)
 }
 
 /// An empty vector with room for `len` items, or a resource error.
@@ -129,8 +112,7 @@ mod tests {
 
     #[test]
     fn impossible_allocation_is_an_error() {
-        let error =
-            try_filled(u64::MAX / 2, 0u32, "a test table", &Interrupt::never()).unwrap_err();
+        let error = try_with_capacity::<u32>(u64::MAX / 2, "a test table").unwrap_err();
         assert!(error.to_string().contains("could not allocate"), "{error}");
     }
 }

@@ -15,7 +15,7 @@ use super::write_buffer::WriteBuffer;
 use crate::compat::CompatMode;
 use crate::engine::EngineParams;
 use crate::error::Result;
-use crate::interrupt::Interrupt;
+use crate::interrupt::{Interrupt, RunningLayer};
 
 /// First and last serviced cycle of the demand lines that carry a valid address.
 #[derive(Debug, Clone, Copy, Default)]
@@ -54,11 +54,13 @@ pub(crate) struct Replay {
 /// Demand lines replayed between two interrupt checks.
 const LINES_PER_CHECK: u64 = 1 << 12;
 
+/// Folds replayed or skipped between two progress reports.
+const FOLDS_PER_REPORT: u64 = 1 << 8;
+
 /// Bytes the read buffers of `replay` allocate.
-pub(crate) fn table_bytes(g: &Geometry, params: &EngineParams) -> u64 {
-    ReadBuffer::table_bytes(g, Operand::Ifmap, params.ifmap_sram_elems).saturating_add(
-        ReadBuffer::table_bytes(g, Operand::Filter, params.filter_sram_elems),
-    )
+pub(crate) fn table_bytes(g: &Geometry) -> u64 {
+    ReadBuffer::table_bytes(g, Operand::Ifmap)
+        .saturating_add(ReadBuffer::table_bytes(g, Operand::Filter))
 }
 
 pub(crate) fn replay(
@@ -66,6 +68,7 @@ pub(crate) fn replay(
     params: &EngineParams,
     compat: CompatMode,
     interrupt: &Interrupt,
+    progress: &mut RunningLayer,
 ) -> Result<Replay> {
     let mut ifmap = ReadBuffer::new(
         g,
@@ -121,6 +124,9 @@ pub(crate) fn replay(
     };
     for idx in 0..folds {
         tick()?;
+        if idx % FOLDS_PER_REPORT == 0 && idx > 0 {
+            progress.advance(FOLDS_PER_REPORT);
+        }
         let (fc, fr) = fold_at(idx);
         let edge = edge_folds.contains(&idx);
         let ifmap_resident = !edge && ifmap.key_resident(ifmap.fold_key(fc, fr));
@@ -167,6 +173,7 @@ pub(crate) fn replay(
             line += 1;
         }
     }
+    progress.advance(folds - (folds - 1) / FOLDS_PER_REPORT * FOLDS_PER_REPORT);
     ofmap.finish(last_out)?;
 
     let v3 = compat == CompatMode::ScalesimV3;

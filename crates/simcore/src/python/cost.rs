@@ -5,10 +5,10 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyBytes, PyDict, PyList};
+use pyo3::types::{PyBool, PyBytes, PyDict, PyInt, PyList, PyTuple};
 
 use super::errors::{guard, internal, panic_message, IntoPyResult};
-use super::run::interruptible;
+use super::run::{interruptible, interruptible_with_progress};
 use super::sim::{PyHwConfig, PyTopology};
 use crate::compat::CompatMode;
 use crate::cost::{simulate_mixed_with as run_mixed, MixedReport};
@@ -81,6 +81,39 @@ fn index_arg(value: &Bound<'_, PyAny>, field: &str) -> Result<usize> {
     }
     let index: i128 = value.extract().map_err(|_| found())?;
     usize::try_from(index).map_err(|_| found())
+}
+
+/// `value` as `len` pairs of plain Python ints (a list or tuple of 2-item lists or tuples),
+/// or `None` for anything else. This is the fast path of `cost` and `cost_indices`: it
+/// builds no field names and no errors, and whatever it declines (bools, numpy scalars,
+/// other lengths) goes through the checked path, which names the offending item.
+fn plain_int_pairs(value: &Bound<'_, PyAny>, len: usize) -> Option<Vec<[i64; 2]>> {
+    // Exact ints only: a bool is an int subclass and must be refused by the checked path.
+    let int = |v: Bound<'_, PyAny>| {
+        v.is_exact_instance_of::<PyInt>()
+            .then(|| v.extract::<i64>().ok())
+            .flatten()
+    };
+    let pair = |item: Bound<'_, PyAny>| -> Option<[i64; 2]> {
+        if let Ok(t) = item.cast::<PyTuple>() {
+            (t.len() == 2).then_some(())?;
+            Some([int(t.get_item(0).ok()?)?, int(t.get_item(1).ok()?)?])
+        } else if let Ok(l) = item.cast::<PyList>() {
+            (l.len() == 2).then_some(())?;
+            Some([int(l.get_item(0).ok()?)?, int(l.get_item(1).ok()?)?])
+        } else {
+            None
+        }
+    };
+    if let Ok(list) = value.cast::<PyList>() {
+        (list.len() == len).then_some(())?;
+        list.iter().map(pair).collect()
+    } else if let Ok(tuple) = value.cast::<PyTuple>() {
+        (tuple.len() == len).then_some(())?;
+        tuple.iter().map(pair).collect()
+    } else {
+        None
+    }
 }
 
 /// A (w_bits, a_bits) pair from a 2-item sequence.
@@ -418,7 +451,21 @@ impl PyCostModel {
     /// `bits`.
     fn cost(&self, py: Python<'_>, allocation: &Bound<'_, PyAny>) -> PyResult<PyCost> {
         guard(py, || {
-            let bits = allocation_arg(allocation, self.inner.names()).into_py_result(py)?;
+            let in_range = |b: i64| {
+                u32::try_from(b)
+                    .ok()
+                    .filter(|b| (1..=crate::precision::MAX_BITS).contains(b))
+            };
+            let fast = plain_int_pairs(allocation, self.inner.names().len()).and_then(|pairs| {
+                pairs
+                    .iter()
+                    .map(|&[w, a]| Some((in_range(w)?, in_range(a)?)))
+                    .collect::<Option<Vec<_>>>()
+            });
+            let bits = match fast {
+                Some(bits) => bits,
+                None => allocation_arg(allocation, self.inner.names()).into_py_result(py)?,
+            };
             Ok(PyCost {
                 inner: self.inner.cost_bits(&bits).into_py_result(py)?,
             })
@@ -428,6 +475,17 @@ impl PyCostModel {
     /// Cost of an allocation of choice indices: a list of (w, a) index pairs per layer.
     fn cost_indices(&self, py: Python<'_>, allocation: &Bound<'_, PyAny>) -> PyResult<PyCost> {
         guard(py, || {
+            let fast = plain_int_pairs(allocation, self.inner.names().len()).and_then(|pairs| {
+                pairs
+                    .iter()
+                    .map(|&[w, a]| Some((usize::try_from(w).ok()?, usize::try_from(a).ok()?)))
+                    .collect::<Option<Vec<_>>>()
+            });
+            if let Some(allocation) = fast {
+                return Ok(PyCost {
+                    inner: self.inner.cost(&allocation).into_py_result(py)?,
+                });
+            }
             let parse = || -> Result<Vec<(usize, usize)>> {
                 let pairs: Vec<Bound<'_, PyAny>> = allocation.extract().map_err(|_| {
                     allocation_error(
@@ -697,9 +755,9 @@ impl PyMixedReport {
 /// Simulate `topology` on `hw` at per-layer bits: `allocation` is an int (every layer), a
 /// list of (w_bits, a_bits) per layer or a dict {layer name: (w_bits, a_bits)}. Each layer's
 /// output takes the next layer's activation bits, the last layer's `output_bits` (default:
-/// the config's `word_bits`). GIL released while simulating.
+/// the config's `word_bits`). GIL released while simulating; `progress` as in `simulate`.
 #[pyfunction]
-#[pyo3(signature = (topology, hw, allocation, compat="scalesim-v3", output_bits=None))]
+#[pyo3(signature = (topology, hw, allocation, compat="scalesim-v3", output_bits=None, progress=None))]
 fn simulate_mixed(
     py: Python<'_>,
     topology: &PyTopology,
@@ -707,6 +765,7 @@ fn simulate_mixed(
     allocation: &Bound<'_, PyAny>,
     compat: &str,
     output_bits: Option<Bound<'_, PyAny>>,
+    progress: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<PyMixedReport> {
     let names: Vec<String> = topology
         .inner
@@ -721,7 +780,7 @@ fn simulate_mixed(
         .into_py_result(py)?;
     let compat = CompatMode::parse(compat).into_py_result(py)?;
     let (topology, hw) = (&topology.inner, &hw.inner);
-    let inner = interruptible(py, |interrupt| {
+    let inner = interruptible_with_progress(py, progress, |interrupt| {
         run_mixed(topology, hw, &bits, output_bits, compat, interrupt)
     })?;
     Ok(PyMixedReport { inner })

@@ -1,6 +1,7 @@
 //! Long Rust work called from Python: it runs on a helper thread with the GIL released, a
 //! panic becomes an `AmedError`, and the calling thread wakes every 100 ms to run Python's
-//! signal handlers, so Ctrl-C raises `KeyboardInterrupt` within a fraction of a second.
+//! signal handlers, so Ctrl-C raises `KeyboardInterrupt` within a fraction of a second. The
+//! same wake-up can report progress to a Python callable.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Condvar, Mutex, PoisonError};
@@ -20,6 +21,17 @@ const SIGNAL_CHECK: Duration = Duration::from_millis(100);
 /// exception (`KeyboardInterrupt` for Ctrl-C) is returned.
 pub fn interruptible<T: Send>(
     py: Python<'_>,
+    work: impl FnOnce(&Interrupt) -> Result<T> + Send,
+) -> PyResult<T> {
+    interruptible_with_progress(py, None, work)
+}
+
+/// `interruptible` that also calls `progress(done, total)` at every wake-up: layers done (a
+/// float, with the running layers' share of their folds) out of the layers announced. An
+/// exception from `progress` stops the work like a signal does.
+pub fn interruptible_with_progress<T: Send>(
+    py: Python<'_>,
+    progress: Option<&Bound<'_, PyAny>>,
     work: impl FnOnce(&Interrupt) -> Result<T> + Send,
 ) -> PyResult<T> {
     let interrupt = Interrupt::new();
@@ -45,7 +57,10 @@ pub fn interruptible<T: Send>(
             if finished {
                 break;
             }
-            if let Err(error) = py.check_signals() {
+            let reported = progress.map_or(Ok(()), |callback| {
+                callback.call1(interrupt.progress()).map(drop)
+            });
+            if let Err(error) = py.check_signals().and(reported) {
                 interrupt.raise();
                 signal = Some(error);
                 break;

@@ -45,7 +45,7 @@ def optional(convert: Callable[[str], T]) -> Callable[[str], Optional[T]]:
     def maybe(value: str) -> Optional[T]:
         return None if value.strip().lower() == "none" else convert(value)
 
-    maybe.__name__ = getattr(convert, "__name__", "value")
+    maybe.__name__ = "optional_" + getattr(convert, "__name__", "value")
     return maybe
 
 

@@ -102,6 +102,14 @@ def _field_default(name: str) -> str:
     return f" (default: {'omitted' if value is None else value})"
 
 
+_METAVARS = {"integer": "N", "number": "X", "bits_list": "B,B,...", "optional_integer": "N|none",
+             "optional_number": "X|none"}  # fmt: skip
+
+
+def _metavar(name: str, convert: Callable) -> str:
+    return _METAVARS.get(convert.__name__, name.upper().replace("_", "-"))
+
+
 def _switch(parser: argparse.ArgumentParser, flag: str, help_: str, default: Any = False) -> None:
     """A boolean flag: ``--flag`` alone means true; ``--flag false`` turns it off."""
     parser.add_argument(flag, nargs="?", const=True, default=default, type=boolean, metavar="BOOL", help=help_)
@@ -139,8 +147,7 @@ def _search(sub, common: argparse.ArgumentParser) -> None:
             p.add_argument(flag, dest=name, nargs="?", const=True, type=boolean, metavar="BOOL",
                            default=argparse.SUPPRESS, help=help_ + _field_default(name))  # fmt: skip
         else:
-            metavar = name.upper().replace("_", "-") if convert is not text else None
-            p.add_argument(flag, dest=name, type=convert, default=argparse.SUPPRESS, metavar=metavar,
+            p.add_argument(flag, dest=name, type=convert, default=argparse.SUPPRESS, metavar=_metavar(name, convert),
                            help=help_ + _field_default(name))  # fmt: skip
     _switch(p, "--resume", "continue the search in --out (its settings are kept; only --steps may grow)")
     _switch(p, "--progress", "show progress bars (default: true)", default=True)

@@ -77,13 +77,9 @@ def compare(
         mismatch = saved_mismatch(run, expected[run.name])
         if mismatch:
             raise ConfigError(f"{mismatch}; pass another --out or delete that folder", field="out")
-    if ray is not None:  # a missing extra or an address that does not answer: before any folder is made
-        from .ray_runner import check_address, require_ray
-
-        require_ray()
-        check_address(ray.address, ray.connect_timeout_s)
-    Path(study.out).mkdir(parents=True, exist_ok=True)
+    # execute checks a Ray address before any run starts; each run makes its own folder.
     failures = execute(runs, run_search if run_fn is None else run_fn, study.jobs, log, ray=ray)
     summary = summarise(runs, failures, study.command() if command is None else command)
+    Path(study.out).mkdir(parents=True, exist_ok=True)
     write(summary, study.out)
     return summary

@@ -94,6 +94,16 @@ def test_lines_beyond_the_checkpoint_are_replayed_once(tmp_path, uninterrupted):
     _same_result(out, uninterrupted)
 
 
+@pytest.mark.parametrize("method", ["random", "uniform-4"])
+def test_a_stateless_proposer_resumes_exactly(tmp_path, method):
+    # Random search and uniform runs checkpoint no sampler state; amed compare resumes them too.
+    straight, stopped = tmp_path / "straight", tmp_path / "stopped"
+    run(_config(straight, method=method, steps=4), progress=False)
+    run(_config(stopped, method=method, steps=2), progress=False)
+    run(_config(stopped, method=method, steps=4), resume=True, progress=False)
+    assert _history(stopped) == _history(straight)
+
+
 def test_resume_with_other_options_is_refused(tmp_path):
     out = tmp_path / "o"
     run(_config(out, steps=1), progress=False)

@@ -115,9 +115,12 @@ def load_checkpoint(path: Path) -> dict:
     step = state.get("step") if isinstance(state, dict) else None
     if isinstance(step, bool) or not isinstance(step, int) or step < 0:
         raise AmedIOError(f"{path} is not a search checkpoint (no step >= 0)", file=str(path), field="step")
-    for key in ("config", "proposer", "reference"):
+    for key in ("config", "reference"):
         if not isinstance(state.get(key), dict):
             raise AmedIOError(f"{path} is not a search checkpoint (no {key})", file=str(path), field=key)
+    # Random and uniform proposers keep no state (null); AMED's sampler keeps its scores.
+    if "proposer" not in state or not isinstance(state["proposer"], (dict, type(None))):
+        raise AmedIOError(f"{path} is not a search checkpoint (no proposer)", file=str(path), field="proposer")
     return state
 
 

@@ -272,6 +272,51 @@ def test_jobs_run_in_spawned_workers(tmp_path):
     assert state(out / "amed-b1-s0") == state(out / "amed-b1-s1") == "complete"
 
 
+def sleeping_search(fields: dict, resume: bool) -> None:
+    """Records its process id in the run folder, then works for two minutes."""
+    import os
+    import time
+
+    folder = Path(fields["out"])
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "pid.tmp").write_text(str(os.getpid()))
+    (folder / "pid.tmp").rename(folder / "pid")
+    time.sleep(120)
+
+
+def _alive(pid: int) -> bool:
+    """Whether the process runs (a zombie waiting for its reaper does not)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads process states from /proc")
+def test_killing_the_study_stops_its_workers(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "study"
+    script = (f"from test_compare import sleeping_search; from amed.compare import compare; "
+              f"compare({str(out)!r}, 'amed', '1', '0,1', jobs=2, run_fn=sleeping_search)")  # fmt: skip
+    proc = subprocess.Popen([sys.executable, "-c", script], cwd=Path(__file__).parent)
+    pids = [out / "amed-b1-s0" / "pid", out / "amed-b1-s1" / "pid"]
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not all(p.exists() for p in pids):
+        time.sleep(0.05)
+    workers = [int(p.read_text()) for p in pids]
+    assert all(_alive(pid) for pid in workers)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and any(_alive(pid) for pid in workers):
+        time.sleep(0.1)
+    assert not any(_alive(pid) for pid in workers), "a worker outlived the killed study"
+
+
 # ---------------------------------------------------------------- CLI validation
 
 

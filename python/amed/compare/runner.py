@@ -2,8 +2,8 @@
 
 A run is finished when its ``search.json`` has a ``"final"`` key, interrupted when it has a
 checkpoint or a history but no final, new otherwise. ``jobs`` > 1 runs searches in spawned worker
-processes with one intra-op thread each (so N jobs use about N cores); jobs=1
-runs in this process; ``ray`` (a `RayOptions`) sends each run to Ray as a task instead
+processes with one intra-op thread each (so N jobs use about N cores), which exit when the study
+process dies; jobs=1 runs in this process; ``ray`` (a `RayOptions`) sends each run to Ray as a task instead
 (`ray_runner`). A run that raises is recorded and the others go on.
 """
 
@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import threading
 import time
 import traceback
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -94,10 +95,19 @@ def run_search(fields: dict, resume: bool) -> None:
     run(SearchConfig(**fields), resume=resume, progress=False)
 
 
-def _one_thread() -> None:
-    """Worker initializer: set before torch is imported, so its thread pools start at one thread."""
+def _worker_init(parent: int) -> None:
+    """Worker initializer: one intra-op thread (set before torch is imported, so its pools start at
+    one), and an exit as soon as the study process is gone, so a killed `amed compare` leaves no
+    search running in the background; the run's folder stays resumable, as after any kill."""
     for name in _THREAD_VARIABLES:
         os.environ[name] = "1"
+    threading.Thread(target=_exit_with_parent, args=(parent,), name="amed-parent-watch", daemon=True).start()
+
+
+def _exit_with_parent(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    os._exit(1)
 
 
 def _attempt(run_fn: RunFn, fields: dict, resume: bool) -> tuple[Optional[str], float]:
@@ -157,7 +167,8 @@ def execute(
             finished(run, *_attempt(run_fn, run.fields, resume[run.name]))
         return failures
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=min(jobs, len(todo)), mp_context=context, initializer=_one_thread) as pool:
+    with ProcessPoolExecutor(max_workers=min(jobs, len(todo)), mp_context=context, initializer=_worker_init,
+                             initargs=(os.getpid(),)) as pool:
         futures = {pool.submit(_attempt, run_fn, run.fields, resume[run.name]): run for run in todo}
         for future in as_completed(futures):
             try:

@@ -1,7 +1,8 @@
-"""Fine-tunes a small LSQ-quantized MLP on scikit-learn digits, in one process or under torchrun.
+"""Fine-tunes a small LSQ-quantized network on scikit-learn digits, in one process or under torchrun.
 
-    torchrun --standalone --nproc-per-node 2 tests/distributed_worker.py OUT.pt [die]
+    torchrun --standalone --nproc-per-node 2 tests/distributed_worker.py OUT.pt [mlp|bn|die]
 
+``mlp`` (the default) is a three-layer MLP; ``bn`` a conv net with batch norm on the 8x8 images.
 Rank 0 saves the weights and the training and evaluation metrics to OUT.pt. With ``die``, rank 1
 exits before the first collective (to check that the job stops instead of hanging).
 """
@@ -32,7 +33,17 @@ def _batches():
     return train, val
 
 
-def run(out: str | None = None, *, die: bool = False) -> dict:
+def _network(kind: str) -> nn.Module:
+    if kind == "bn":
+        return nn.Sequential(
+            nn.Unflatten(1, (1, 8, 8)), nn.Conv2d(1, 8, 3, padding=1, bias=False), nn.BatchNorm2d(8), nn.ReLU(),
+            nn.Conv2d(8, 16, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(16), nn.ReLU(),
+            nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(16, 10),
+        )  # fmt: skip
+    return nn.Sequential(nn.Linear(64, 48), nn.ReLU(), nn.Linear(48, 32), nn.ReLU(), nn.Linear(32, 10))
+
+
+def run(out: str | None = None, *, die: bool = False, kind: str = "mlp") -> dict:
     from amed import distributed
     from amed.quant import QuantConfig, quantize_model
     from amed.train import evaluate, make_optimizer, train_one_epoch
@@ -41,7 +52,7 @@ def run(out: str | None = None, *, die: bool = False) -> dict:
     context = distributed.init("cpu", timeout_s=60)
     try:
         torch.manual_seed(0)
-        model = nn.Sequential(nn.Linear(64, 48), nn.ReLU(), nn.Linear(48, 32), nn.ReLU(), nn.Linear(32, 10))
+        model = _network(kind)
         quantize_model(model, config=QuantConfig(weight_bits=4, act_bits=4, edge_bits=None))
         # Rank 0 decides; the others must receive the same allocation.
         bits = distributed.broadcast_object([3, 4] if context.is_main else None)
@@ -71,4 +82,5 @@ def run(out: str | None = None, *, die: bool = False) -> dict:
 
 
 if __name__ == "__main__":
-    run(sys.argv[1], die=len(sys.argv) > 2 and sys.argv[2] == "die")
+    mode = sys.argv[2] if len(sys.argv) > 2 else "mlp"
+    run(sys.argv[1], die=mode == "die", kind="mlp" if mode == "die" else mode)

@@ -8,10 +8,10 @@ torchrun starts N processes and sets RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR a
 initialised. Every collective has a timeout (`DEFAULT_TIMEOUT_S`): a rank that dies makes the
 others fail with an error instead of waiting forever, and torchrun then stops the whole job.
 
-The search's division of work: the sampler, the cost model and every file write on rank 0
-(`is_main()`); each sampled allocation reaches the other ranks by `broadcast_object`; every rank
-fine-tunes the same candidate on its shard of each global batch (`amed.train.train_one_epoch` with
-the model from `wrap`).
+The search's division of work (`amed.search.ranks`): the sampler, the cost model and every file
+write on rank 0 (`is_main()`); each allocation to measure reaches the other ranks by
+`broadcast_object`; every rank fine-tunes the same candidate on its shard of each global batch
+(`amed.train.train_one_epoch` with the model from `wrap`).
 """
 
 from __future__ import annotations
@@ -164,9 +164,9 @@ def wrap(model: nn.Module, device: torch.device | None = None) -> nn.Module:
     ranks. The module stays reachable as ``.module``; `load_state_dict` and `set_bits` on it keep
     the same Parameter objects, so one wrap serves every candidate.
 
-    Batch norm: each rank normalises over its own shard, so a model with BatchNorm differs from a
-    one-process run by more than float rounding. On CUDA the BatchNorm layers are converted to
-    SyncBatchNorm, which normalises over the global batch; torch has no CPU SyncBatchNorm.
+    Batch norm normalises over the global batch, as in one process: on CUDA the BatchNorm layers
+    become torch's SyncBatchNorm; elsewhere (torch has no CPU SyncBatchNorm) they become
+    `amed.global_batchnorm.GlobalBatchNorm2d` in place.
     """
     if device is not None:
         model = model.to(device)
@@ -178,4 +178,6 @@ def wrap(model: nn.Module, device: torch.device | None = None) -> nn.Module:
     if first.device.type == "cuda":
         model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
         return DistributedDataParallel(model, device_ids=[first.device.index])
-    return DistributedDataParallel(model)
+    from amed import global_batchnorm
+
+    return DistributedDataParallel(global_batchnorm.convert(model))

@@ -186,7 +186,12 @@ def test_devices_and_ray_addresses_that_cannot_work_fail_first(capsys, tmp_path,
     assert not out.exists()
 
 
-def test_search_under_torchrun_says_what_runs_there(capsys, tmp_path, monkeypatch):
-    monkeypatch.setenv("WORLD_SIZE", "2")
-    assert main(["search", "--out", str(tmp_path / "o")]) == 2
-    assert "amed search runs in one process" in capsys.readouterr().err
+def test_the_continued_protocol_under_torchrun_says_what_runs_there(capsys, tmp_path, monkeypatch):
+    from amed import distributed
+
+    monkeypatch.setattr(distributed, "init", lambda device: None)
+    monkeypatch.setattr(distributed, "world_size", lambda: 2)
+    assert main(["search", "--protocol", "continued", "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "--protocol continued" in err and "without torchrun" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "o").exists()

@@ -7,7 +7,6 @@ import torch. Settings are checked completely before any file is made or any tra
 from __future__ import annotations
 
 import json
-import os
 from argparse import Namespace
 from pathlib import Path
 from typing import Any, List, Optional, Sequence
@@ -124,20 +123,19 @@ def topologies(args: Namespace) -> None:
 
 
 def search(args: Namespace) -> None:
-    from amed import report, store
+    from amed import distributed, report, store
     from amed.cli.parsers import SEARCH_OPTIONS
     from amed.search import configure, run
 
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
-        raise ConfigError(
-            "amed search runs in one process: start it without torchrun (--device cuda uses one GPU; "
-            "amed compare --ray spreads a study's searches over GPUs; amed pretrain and amed finetune run "
-            "under torchrun)",
-            field="device",
-        )
     options = {name: getattr(args, name) for name in SEARCH_OPTIONS if hasattr(args, name)}
     config = configure(options, resume=args.resume)
-    result = run(config, resume=args.resume, progress=args.progress)
+    distributed.init(config.device)  # under torchrun rank 0 searches and every rank fine-tunes a shard
+    try:
+        result = run(config, resume=args.resume, progress=args.progress)
+    finally:
+        distributed.shutdown()
+    if result is None:  # another torchrun process than the first: rank 0 reports
+        return
     meta, records = store.load_run(result.out)
     print(report.summary(meta, records) + f"\n\noutputs in {result.out}/")
 

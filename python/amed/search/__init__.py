@@ -19,11 +19,26 @@ __all__ = ["Search", "SearchConfig", "SearchResult", "Timings", "configure", "de
 
 
 def run(config: SearchConfig, *, resume: bool = False, progress: bool = True):
-    """Run (or resume) a search and write every output file into ``config.out``; a `SearchResult`."""
+    """Run (or resume) a search and write every output file into ``config.out``; a `SearchResult`.
+
+    Under torchrun (`amed.distributed.init` called first) every rank calls this: rank 0 searches
+    and returns the result, the others fine-tune alongside it and return None.
+    """
+    from amed import distributed
+
     from .loop import Search
     from .outputs import write_outputs
 
-    engine = Search(config, progress=progress)
+    if distributed.world_size() > 1 and config.protocol == "continued":
+        raise ConfigError(
+            "--protocol continued trains one model across the samples and runs in one process; start it "
+            "without torchrun, or use the default protocol under torchrun",
+            field="protocol",
+        )
+    engine = Search(config, progress=progress and distributed.is_main())
+    if not distributed.is_main():
+        engine.follow()
+        return None
     result = engine.run(resume=resume)
     write_outputs(engine, result)
     return result

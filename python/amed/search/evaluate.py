@@ -52,8 +52,12 @@ class Evaluator:
     """Fine-tunes and measures allocations of `model`'s searched layers (bits in their order)."""
 
     def __init__(self, model, data, config: SearchConfig) -> None:
+        from amed import distributed
+
         self.model, self.data, self.config = model, data, config
         self.base = copy.deepcopy(model.state_dict())
+        # Under torchrun: DistributedDataParallel around the same module, parameters and buffers.
+        self.parallel = distributed.wrap(model)
         self.memo: dict[tuple[int, ...], dict] = {}
         self.optimizer: Optional[torch.optim.Optimizer] = None
         if config.protocol == "continued":
@@ -78,12 +82,12 @@ class Evaluator:
         set_bits(self.model, list(bits))
         loader = self.data.train
         _reseed(loader, self.config.seed, *key)
-        train_one_epoch(self.model, _batches(loader, batches), optimizer, lr_at=lr_at)
+        train_one_epoch(self.parallel, _batches(loader, batches), optimizer, lr_at=lr_at)
 
     def _evaluate(self, loader) -> dict:
         from amed.train import evaluate
 
-        return _metrics(evaluate(self.model, loader))
+        return _metrics(evaluate(self.parallel, loader))
 
     def candidate(self, bits: Sequence[int], step: int) -> dict:
         """Search-validation CE, top-1 and top-5 of `bits` after one candidate budget."""

@@ -13,6 +13,9 @@
 5. The final stage (`final.py`) fine-tunes the chosen allocation, Pareto points and the uniform
    baselines with the same long budget and evaluates each once on the test split.
 
+Under torchrun rank 0 runs all of this and the other ranks fine-tune each allocation with it on
+their shards of every batch (`ranks`).
+
 Chosen allocation: among evaluated samples, those meeting the accuracy threshold (all of them when
 none is set) win over those that do not; among equals the highest objective value wins, the
 earliest step on ties. Every choice uses the search-validation split; test figures are only reported.
@@ -30,7 +33,7 @@ from typing import Optional
 import torch
 from tqdm.auto import tqdm
 
-from amed import store
+from amed import distributed, store
 from amed.errors import AllocationError, ConfigError
 from amed.objective import Objective
 
@@ -38,6 +41,7 @@ from .config import SearchConfig
 from .costs import SearchCosts
 from .evaluate import Evaluator
 from .proposers import make_proposer
+from . import ranks
 
 __all__ = ["QUALITY_MARGIN", "Search", "SearchResult"]
 
@@ -138,6 +142,11 @@ class Search:
         self.searched = list(get_allocation(model))
         everything = get_allocation(model, include_fixed=True)
         self.fixed = {n: tuple(b) for n, b in everything.items() if n not in self.searched}
+        self.evaluator = Evaluator(model, self.data, c)
+        if not distributed.is_main():
+            return  # another torchrun rank only fine-tunes what rank 0 sends (`ranks.follow`)
+        if distributed.world_size() > 1:
+            self.evaluator = ranks.LeadingEvaluator(self.evaluator)
         self.costs = SearchCosts(self.topology, self.hw, self.searched, self.fixed, c.bits, compat=c.compat)
         if c.max_size is not None:
             smallest = self.costs.minimum_size(c.bits)
@@ -148,7 +157,6 @@ class Search:
                     f"{', '.join(self.fixed) or 'no layer'} fixed at 8 bits); raise --max-size to at least {math.ceil(smallest)}",
                     field="max_size",
                 )
-        self.evaluator = Evaluator(model, self.data, c)
 
     def _calibrate(self, model) -> None:
         """Eq. 9 sets each activation step on the first batch it sees: make that a training batch."""
@@ -296,8 +304,22 @@ class Search:
     # -- the loop -----------------------------------------------------------------------------
 
     def run(self, *, resume: bool = False) -> SearchResult:
-        with store.folder_lock(self.out):
-            return self._run(resume)
+        self._leading = distributed.world_size() > 1
+        self._followers_started = False
+        try:
+            with store.folder_lock(self.out):
+                return self._run(resume)
+        finally:
+            if self._leading and self._followers_started:  # whatever happened, the other ranks stop waiting
+                ranks.release()
+            elif self._leading:
+                ranks.start(False)
+
+    def follow(self) -> None:
+        """Another torchrun rank: build the same model, then fine-tune what rank 0 asks for."""
+        if ranks.wait_for_start():
+            self._build()
+            ranks.follow(self.evaluator)
 
     def _run(self, resume: bool) -> SearchResult:
         from .final import FinalStage
@@ -310,6 +332,9 @@ class Search:
                 f"{self.out} already holds a search; pass --resume to continue it or choose another --out",
                 field="out",
             )
+        if self._leading:
+            ranks.start(True)
+            self._followers_started = True
         self._build()
         start = 0
         if resume:

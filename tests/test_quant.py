@@ -140,6 +140,26 @@ def test_activation_scale_and_sign_from_first_batch(bits):
     assert q.scale.item() == pytest.approx(2 * mixed.abs().max().item() / (2 ** (bits - 1) - 1), rel=1e-6)
 
 
+def test_a_loaded_state_decides_the_sign_and_the_initialisation():
+    # The flags are kept on the host between forwards; loading a state must replace them.
+    signed = LsqQuantizer(4, kind="act")
+    signed(torch.randn(8, 16))
+    fresh = LsqQuantizer(4, kind="act")
+    fresh(torch.relu(torch.randn(8, 16)))
+    assert fresh.qrange == (0, 15)
+    fresh.load_state_dict(signed.state_dict())
+    assert fresh.qrange == signed.qrange == (-8, 7)
+    assert bool(fresh.signed) and fresh.scale.item() == signed.scale.item()
+    x = torch.randn(8, 16)
+    torch.testing.assert_close(fresh(x), signed(x), rtol=0, atol=0)
+
+    uncalibrated = LsqQuantizer(4, kind="act").state_dict()
+    fresh.load_state_dict(uncalibrated)  # Eq. 9 runs again on the next batch
+    big = 10 * torch.relu(torch.randn(8, 16))
+    fresh(big)
+    assert fresh.scale.item() == pytest.approx(2 * big.max().item() / 15, rel=1e-6) and not bool(fresh.signed)
+
+
 @pytest.mark.parametrize("bits", (2, 3, 8))
 def test_weight_scale_follows_lsq_init(bits):
     conv = nn.Conv2d(4, 8, 3)

@@ -259,7 +259,7 @@ class LsqQuantizer(nn.Module):
 
     @property
     def qrange(self) -> tuple[int, int]:
-        return quant_range(self.bits, signed=bool(self.signed), restricted=self.kind == "weight")
+        return quant_range(self.bits, signed=self._flag("signed"), restricted=self.kind == "weight")
 
     def set_bits(self, bits: int, weight: torch.Tensor | None = None) -> None:
         """Change the integer range in place, keeping the same `scale` Parameter object.
@@ -273,7 +273,7 @@ class LsqQuantizer(nn.Module):
             return
         self.bits = bits
         if self.kind == "act":
-            self.initialized.fill_(False)
+            self._set_flag("initialized", False)
         elif weight is None:
             raise ValueError("a weight quantizer needs the weight to re-derive its step size")
         else:
@@ -288,7 +288,7 @@ class LsqQuantizer(nn.Module):
         _, q_p = self.qrange
         step = 2 * weight.detach().abs().mean() / math.sqrt(q_p)
         self.scale.copy_(step.clamp_min(MIN_STEP))
-        self.initialized.fill_(True)
+        self._set_flag("initialized", True)
 
     @torch.no_grad()
     def _init_act_scale(self, x: torch.Tensor) -> None:
@@ -300,16 +300,16 @@ class LsqQuantizer(nn.Module):
             both = torch.stack([peak, negative])
             dist.all_reduce(both, op=dist.ReduceOp.MAX, group=_shard[0])
             peak, negative = both[0], both[1]
-        if not bool(self.sign_known):
-            self.signed.fill_(bool(negative > 0))
-            self.sign_known.fill_(True)
+        if not self._flag("sign_known"):
+            self._set_flag("signed", bool(negative > 0))
+            self._set_flag("sign_known", True)
         _, q_p = self.qrange
         step = 2 * peak / q_p
         self.scale.copy_(step.clamp_min(MIN_STEP))
-        self.initialized.fill_(True)
+        self._set_flag("initialized", True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not bool(self.initialized):
+        if not self._flag("initialized"):
             if self.kind == "weight":
                 self.init_weight_scale(x)
             else:
@@ -319,6 +319,22 @@ class LsqQuantizer(nn.Module):
         if _shard is not None and self.kind == "act" and self.training:
             numel = round(numel / _shard[1])
         return lsq_fake_quant(x, self.scale, q_n, q_p, 1.0 / math.sqrt(numel * q_p))
+
+    def _flag(self, name: str) -> bool:
+        """A flag buffer's value, read from its device once and then kept on the host: `bool()` of a
+        CUDA tensor waits for the GPU's queue to drain, and every forward asks."""
+        flags = self.__dict__.setdefault("_host_flags", {})
+        if name not in flags:
+            flags[name] = bool(getattr(self, name))
+        return flags[name]
+
+    def _set_flag(self, name: str, value: bool) -> None:
+        getattr(self, name).fill_(value)
+        self.__dict__.setdefault("_host_flags", {})[name] = bool(value)
+
+    def _load_from_state_dict(self, *args, **kwargs) -> None:
+        super()._load_from_state_dict(*args, **kwargs)
+        self.__dict__["_host_flags"] = {}  # the loaded buffers decide again
 
     def get_extra_state(self) -> dict:
         # Saved in the state_dict so a checkpoint restores each quantizer's bits.

@@ -272,6 +272,41 @@ def test_jobs_run_in_spawned_workers(tmp_path):
     assert state(out / "amed-b1-s0") == state(out / "amed-b1-s1") == "complete"
 
 
+def dying_search(fields: dict, resume: bool) -> None:
+    """Seed 0's worker process dies on its first attempt, seed 9's on every attempt (once seed 8
+    has finished, so that seed 8 is never in the pool it breaks); the rest (and seed 0's second
+    attempt) finish as `fake_search` does."""
+    import os
+    import time
+
+    folder = Path(fields["out"])
+    folder.mkdir(parents=True, exist_ok=True)
+    marker = folder / "died"
+    if fields["seed"] == 9:
+        deadline = time.monotonic() + 60
+        while state(folder.parent / "amed-b1-s8") != "complete" and time.monotonic() < deadline:
+            time.sleep(0.01)
+    if fields["seed"] == 9 or (fields["seed"] == 0 and not marker.exists()):
+        marker.touch()
+        os._exit(9)  # like a kill: no exception, the process is gone
+    fake_search(fields, resume)
+
+
+def test_a_run_whose_worker_dies_starts_again_and_the_others_finish(tmp_path):
+    out = tmp_path / "study"
+    lines: list[str] = []
+    summary = compare(out, "amed", "1", "0,1,2", jobs=2, run_fn=dying_search, log=lines.append)
+    assert not summary["failed"]
+    assert all(state(out / f"amed-b1-s{seed}") == "complete" for seed in (0, 1, 2))
+    assert any("a worker process died" in line for line in lines)
+
+    lines.clear()
+    summary = compare(tmp_path / "doomed", "amed", "1", "8,9", jobs=2, run_fn=dying_search, log=lines.append)
+    assert set(summary["failed"]) == {"amed-b1-s9"}
+    assert "worker process died 4 times" in summary["failed"]["amed-b1-s9"]
+    assert state(tmp_path / "doomed" / "amed-b1-s8") == "complete"
+
+
 def sleeping_search(fields: dict, resume: bool) -> None:
     """Records its process id in the run folder, then works for two minutes."""
     import os

@@ -3,7 +3,8 @@
 A run is finished when its ``search.json`` has a ``"final"`` key, interrupted when it has a
 checkpoint or a history but no final, new otherwise. ``jobs`` > 1 runs searches in spawned worker
 processes with one intra-op thread each (so N jobs use about N cores), which exit when the study
-process dies; jobs=1 runs in this process; ``ray`` (a `RayOptions`) sends each run to Ray as a task instead
+process dies; a run whose worker dies is started again (`WORKER_RETRIES`); jobs=1 runs in this
+process; ``ray`` (a `RayOptions`) sends each run to Ray as a task instead
 (`ray_runner`). A run that raises is recorded and the others go on.
 """
 
@@ -16,6 +17,7 @@ import threading
 import time
 import traceback
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -30,6 +32,9 @@ __all__ = ["RayOptions", "Run", "RunFn", "execute", "plan", "run_search", "saved
 RunFn = Callable[[dict, bool], Any]
 
 _THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+
+#: How many times a run whose worker process died is started again (it resumes from its folder).
+WORKER_RETRIES = 3
 
 
 @dataclass(frozen=True)
@@ -161,19 +166,43 @@ def execute(
 
         execute_on_ray(todo, run_fn, finished, ray, log)
         return failures
-    resume = {run.name: state(run.folder) == "interrupted" for run in todo}
     if jobs == 1 or len(todo) <= 1:
         for run in todo:
-            finished(run, *_attempt(run_fn, run.fields, resume[run.name]))
+            finished(run, *_attempt(run_fn, run.fields, state(run.folder) == "interrupted"))
         return failures
+    attempts = {run.name: 0 for run in todo}
+    pending = todo
+    while pending:
+        broken = _run_in_workers(pending, run_fn, jobs, finished, attempts)
+        if broken:
+            log(f"a worker process died; {len(broken)} unfinished run(s) start again in new workers "
+                "(each resumes from its checkpoint)")  # fmt: skip
+        pending = broken
+    return failures
+
+
+def _run_in_workers(runs: list[Run], run_fn: RunFn, jobs: int, finished, attempts: dict[str, int]) -> list[Run]:
+    """One pool of worker processes over `runs`; returns those to start again because a worker died.
+
+    A worker that dies (killed, out of memory) breaks the whole pool, and every run still in it
+    fails with BrokenProcessPool: each of those is started again, up to `WORKER_RETRIES` times.
+    """
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=min(jobs, len(todo)), mp_context=context, initializer=_worker_init,
-                             initargs=(os.getpid(),)) as pool:
-        futures = {pool.submit(_attempt, run_fn, run.fields, resume[run.name]): run for run in todo}
+    again: list[Run] = []
+    with ProcessPoolExecutor(max_workers=min(jobs, len(runs)), mp_context=context, initializer=_worker_init,
+                             initargs=(os.getpid(),)) as pool:  # fmt: skip
+        futures = {pool.submit(_attempt, run_fn, run.fields, state(run.folder) == "interrupted"): run for run in runs}
         for future in as_completed(futures):
+            run = futures[future]
             try:
                 error, seconds = future.result()
-            except Exception as crash:  # the worker died or the job could not be sent to it
+            except BrokenProcessPool as crash:
+                attempts[run.name] += 1
+                if attempts[run.name] <= WORKER_RETRIES:
+                    again.append(run)
+                    continue
+                error, seconds = f"its worker process died {attempts[run.name]} times ({crash})", 0.0
+            except Exception as crash:  # the job could not be sent to the worker
                 error, seconds = f"{type(crash).__name__}: {crash}", 0.0
-            finished(futures[future], error, seconds)
-    return failures
+            finished(run, error, seconds)
+    return sorted(again, key=runs.index)

@@ -37,11 +37,11 @@ from amed import distributed, store
 from amed.errors import AllocationError, ConfigError
 from amed.objective import Objective
 
+from . import ranks
 from .config import SearchConfig
 from .costs import SearchCosts
 from .evaluate import Evaluator
 from .proposers import make_proposer
-from . import ranks
 
 __all__ = ["QUALITY_MARGIN", "Search", "SearchResult"]
 

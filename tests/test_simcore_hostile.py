@@ -252,8 +252,11 @@ def test_sampler_shared_between_threads():
 # --- interruptible ----------------------------------------------------------------------------
 
 SLOW = """
-import sys, time
+import signal, sys, time
 from amed.simcore import HwConfig, Topology, simulate, CostModel
+# A shell's background job starts with SIGINT ignored, and Python keeps an inherited SIG_IGN:
+# take Ctrl-C's usual handler, as an interactive session has it.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 hw = HwConfig.from_file(sys.argv[1])
 topology = Topology.from_csv_text("h\\nslow,256,256,3,3,512,512,1,\\n")
 print("started", flush=True)

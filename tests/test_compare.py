@@ -401,16 +401,17 @@ def test_cli_checks_options_against_search_config_and_prints_the_table(tmp_path,
 
 
 def test_real_tiny_study_survives_a_kill(tmp_path, digits_checkpoint):
-    """`amed compare` on real searches (digits, 2 seeds x {amed, random}, a tiny budget): killed
-    mid-study with SIGKILL, the same command finishes the rest and writes every file."""
+    """`amed compare` on real searches (digits, 2 seeds x {amed, random}, a tiny budget, a latency
+    target): killed mid-study with SIGKILL, the same command finishes the rest and writes every file."""
     import signal
     import subprocess
     import sys
     import time
 
     out = tmp_path / "study"
+    target = 0.07  # ms: between uniform 3 and uniform 4 bit of ResNet-20 on scalesim
     options = json.dumps({"weights": str(digits_checkpoint), "batches_per_step": 1, "final_batches": 1,
-                          "final_points": 1})  # fmt: skip
+                          "final_points": 1, "max_latency": target})  # fmt: skip
     command = [sys.executable, "-m", "amed.cli", "compare", f"--out={out}", "--seeds=0,1", "--dataset=digits",
                "--steps=3", f"--options={options}"]  # fmt: skip
     proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -428,5 +429,7 @@ def test_real_tiny_study_survives_a_kill(tmp_path, digits_checkpoint):
     summary = json.loads((out / "compare.json").read_text())
     assert sorted(r["name"] for r in summary["runs"]) == ["amed-b1-s0", "amed-b1-s1", "random-b1-s0", "random-b1-s1"]
     assert all(r["status"] == "complete" for r in summary["runs"])
+    for run in out.glob("*-s*"):
+        assert json.loads((run / "search.json").read_text())["final"]["latency_ms"] <= target
     assert (out / "compare.md").read_text().count("| amed") >= 1
     assert (out / "compare.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

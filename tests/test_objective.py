@@ -48,6 +48,19 @@ def test_size_cap_is_a_hard_mask():
     assert Objective().feasible(None)
 
 
+def test_latency_cap_is_a_hard_mask_on_the_latency_passed():
+    objective = Objective(latency_cap=20.0)
+    terms = dict(cross_entropy=1.0, latency_8=40.0, cross_entropy_8=1.0)
+    assert objective.evaluate(**terms, latency=20.0).feasible
+    assert not objective.evaluate(**terms, latency=20.001).feasible
+    both = Objective(size_cap=1000.0, latency_cap=20.0)
+    assert both.feasible(1000.0, 20.0)
+    assert not both.feasible(1000.5, 10.0) and not both.feasible(10.0, 20.5)
+    with pytest.raises(SamplerError) as caught:
+        both.feasible(10.0, None)
+    assert caught.value.field == "latency"
+
+
 @pytest.mark.parametrize(
     ("kwargs", "field"),
     [
@@ -57,6 +70,8 @@ def test_size_cap_is_a_hard_mask():
         ({"accuracy_threshold": 71.0}, "accuracy_threshold"),
         ({"accuracy_penalty": -2.0}, "accuracy_penalty"),
         ({"size_cap": 0.0}, "size_cap"),
+        ({"latency_cap": -1.0}, "latency_cap"),
+        ({"latency_cap": float("inf")}, "latency_cap"),
     ],
 )
 def test_bad_parameters_raise_naming_the_field(kwargs, field):

@@ -30,7 +30,7 @@ def test_pareto_front_keeps_exactly_the_non_dominated():
         _record(3, 75.0, 2.5, 250, (4, 8)),  # dominated by step 2
         _record(4, 80.0, 2.0, 150, (3, 4)),  # ties step 2 on top-1 and latency: the earlier one stays
         _record(5, 90.0, 9.0, 900, (8, 8)),  # most accurate
-        _record(6, 99.0, 0.1, 10, (2, 3), evaluated=False),  # over the size cap: never on the front
+        _record(6, 99.0, 0.1, 10, (2, 3), evaluated=False),  # over a cap: never on the front
         _record(7, 60.0, 1.0, 100, (2, 2)),  # a worse repeat of step 1's allocation
     ]
     assert [r["step"] for r in pareto_front(records)] == [1, 2, 5]
@@ -92,7 +92,10 @@ def test_summary_warns_when_a_model_is_near_chance(folder):
 def test_summary_counts_over_cap_samples(folder):
     meta = json.loads((folder / "search.json").read_text())
     records = read_history(folder / "history.jsonl") + [_record(4, 0, 1.0, 900, evaluated=False)]
-    assert "4 samples (3 fine-tuned, 1 over the size cap)" in summary(meta, records)
+    assert "4 samples (3 fine-tuned, 1 over a cap)" in summary(meta, records)
+    assert "trained within" not in summary(meta, records)
+    meta["config"].update(max_latency=0.25, max_size=1e5)
+    assert "every candidate trained within: latency <= 0.25 ms, size <= 100000 bytes" in summary(meta, records)
 
 
 def test_a_bad_history_line_names_file_and_line(folder):

@@ -12,6 +12,7 @@ import torch
 from amed.cli import main
 from amed.errors import AllocationError, ConfigError
 from amed.search import Search, SearchConfig, run
+from amed.search.loop import MAX_DRAWS
 from amed.store import pareto_front
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -220,17 +221,51 @@ def test_size_cap_below_the_smallest_model_fails_at_once(tmp_path, digits_checkp
     assert not (tmp_path / "history.jsonl").exists() or not (tmp_path / "history.jsonl").read_text()
 
 
-def test_over_cap_proposals_cost_no_training(tmp_path, digits_checkpoint):
+def test_over_cap_proposals_are_drawn_again_without_training(tmp_path, digits_checkpoint):
     # ResNet-20's all-2-bit model is about 68 kB: most mixed proposals break a 100 kB cap.
     cap = 100_000
-    config = quick_config(tmp_path, digits_checkpoint, steps=6, max_size=cap)
+    for method in ("amed", "random"):
+        config = quick_config(tmp_path / method, digits_checkpoint, steps=6, max_size=cap, method=method)
+        result = run(config, progress=False)
+        assert len(result.records) == 6
+        assert all(r["feasible"] and r["evaluated"] and r["size_bytes"] <= cap for r in result.records)
+        assert sum(r["draws"] for r in result.records) > 6, "the cap should have rejected some draws"
+
+
+def test_a_step_whose_every_draw_breaks_the_cap_is_recorded_untrained(tmp_path, digits_checkpoint):
+    # Only allocations with nearly every layer at 2 bits fit: a uniform draw hits one about once in 4**17.
+    config = quick_config(tmp_path, digits_checkpoint, steps=1, max_size=69_000, method="random")
+    smallest = run(quick_config(tmp_path / "u2", digits_checkpoint, steps=1, method="uniform-2"), progress=False)
+    assert smallest.records[0]["size_bytes"] <= 69_000
     result = run(config, progress=False)
-    over = [r for r in result.records if not r["feasible"]]
-    assert over, "the cap should reject some proposals"
-    for r in over:
-        assert r["size_bytes"] > cap and not r["evaluated"] and r["top1"] is None and r["objective"] is None
-    assert all(r["size_bytes"] <= cap for r in result.records if r["feasible"])
-    assert len(result.records) == 6
+    (record,) = result.records
+    assert record["draws"] == MAX_DRAWS and not record["feasible"] and not record["evaluated"]
+    assert record["size_bytes"] > 69_000 and record["top1"] is None and record["objective"] is None
+
+
+def test_latency_target_holds_for_every_trained_candidate_and_the_choice(tmp_path, digits_checkpoint):
+    u3 = run(quick_config(tmp_path / "u3", digits_checkpoint, steps=1, method="uniform-3"), progress=False)
+    target = u3.records[0]["latency_ms"]  # every layer at 3 bits or less (Bit Fusion) fits
+    for method in ("amed", "random"):
+        result = run(quick_config(tmp_path / method, digits_checkpoint, steps=4, max_latency=target, method=method),
+                     progress=False)  # fmt: skip
+        assert all(r["feasible"] and r["latency_ms"] <= target for r in result.records)
+        assert sum(r["draws"] for r in result.records) > 4
+        assert result.best["latency_ms"] <= target and result.final["latency_ms"] <= target
+
+
+def test_latency_target_below_the_fastest_model_fails_before_any_work(tmp_path, digits_checkpoint, capsys):
+    status = main(["search", "--out", str(tmp_path / "o"), "--weights", str(digits_checkpoint), *QUICK,
+                   "--max-latency", "0.001"])  # fmt: skip
+    assert status == 1
+    err = capsys.readouterr().err
+    assert "--max-latency 0.001 ms is below the latency of the fastest uniform allocation" in err
+    assert len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "o").exists()
+    for bad in (0, -1.0, float("nan")):
+        with pytest.raises(ConfigError, match="--max-latency must be a positive number") as info:
+            SearchConfig(max_latency=bad)
+        assert info.value.field == "max_latency"
 
 
 def test_bad_bits_and_budgets():

@@ -15,8 +15,9 @@ the log of Eq. 2, in base 10 as in Eq. 8::
 
 so the accuracy term is the factor ``10 ** (accuracy_penalty * min(0, acc - tau))`` of Eq. 2,
 which only bites below the threshold and grows more negative the further accuracy falls. The
-size mask of Eq. 2 is a hard filter: ``size(b) <= size_cap`` (``feasible``); an infeasible
-sample's value is not used (see the sampler's ``feasible`` argument).
+size mask of Eq. 2 is a hard filter: ``size(b) <= size_cap`` (``feasible``), and a latency target
+is a second one, ``latency(b) <= latency_cap``; an infeasible sample's value is not used (see the
+sampler's ``feasible`` argument).
 
 Units: accuracy is a fraction in [0, 1] (not a percentage); sizes are bytes; latencies may be in
 any unit as long as ``latency`` and ``latency_8`` share it.
@@ -71,6 +72,8 @@ class Objective:
         accuracy_penalty: lambda_acc >= 0, in log10 units per unit of accuracy below tau
             (0.5 makes a 2-point drop below tau cost 0.01, i.e. a factor 10**-0.01 in Eq. 2).
         size_cap: S_max in bytes; ``None`` means no size limit.
+        latency_cap: the latency target, in the unit of the latencies passed to ``feasible``;
+            ``None`` means no latency limit.
     """
 
     alpha: float = 1.0
@@ -78,6 +81,7 @@ class Objective:
     accuracy_threshold: Optional[float] = None
     accuracy_penalty: float = 0.0
     size_cap: Optional[float] = None
+    latency_cap: Optional[float] = None
 
     def __post_init__(self) -> None:
         for field in ("alpha", "beta", "accuracy_penalty"):
@@ -89,6 +93,8 @@ class Objective:
             _fraction(self.accuracy_threshold, "accuracy_threshold")
         if self.size_cap is not None and not _finite(self.size_cap, "size_cap") > 0.0:
             raise SamplerError(f"size_cap must be positive, got {self.size_cap}", field="size_cap")
+        if self.latency_cap is not None and not _finite(self.latency_cap, "latency_cap") > 0.0:
+            raise SamplerError(f"latency_cap must be positive, got {self.latency_cap}", field="latency_cap")
 
     def loss(self, cross_entropy: float, latency_ratio: float) -> float:
         """Eq. 1: alpha * CE + beta * latency / latency_8."""
@@ -113,13 +119,18 @@ class Objective:
             raise SamplerError("an accuracy threshold is set, so accuracy is needed", field="accuracy")
         return self.accuracy_penalty * min(0.0, _fraction(accuracy, "accuracy") - self.accuracy_threshold)
 
-    def feasible(self, size: Optional[float]) -> bool:
-        """The size mask of Eq. 2: size <= size_cap (always true without a cap)."""
-        if self.size_cap is None:
+    def feasible(self, size: Optional[float], latency: Optional[float] = None) -> bool:
+        """The size mask of Eq. 2 and the latency target: size <= size_cap and latency <=
+        latency_cap (a cap that is not set always holds)."""
+        return self._within(size, self.size_cap, "size") and self._within(latency, self.latency_cap, "latency")
+
+    @staticmethod
+    def _within(value: Optional[float], cap: Optional[float], field: str) -> bool:
+        if cap is None:
             return True
-        if size is None:
-            raise SamplerError("a size cap is set, so the model size is needed", field="size")
-        return _finite(size, "size") <= self.size_cap
+        if value is None:
+            raise SamplerError(f"a {field} cap is set, so the model {field} is needed", field=field)
+        return _finite(value, field) <= cap
 
     def evaluate(
         self,
@@ -141,4 +152,4 @@ class Objective:
         if loss == 0.0:
             raise SamplerError("the weighted loss is 0, so its log-ratio is undefined", field="cross_entropy")
         value = math.log10(reference / loss) + self.accuracy_term(accuracy)
-        return Evaluation(value, loss, reference, ratio, self.feasible(size))
+        return Evaluation(value, loss, reference, ratio, self.feasible(size, latency))

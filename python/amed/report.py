@@ -61,6 +61,8 @@ def _plot_pareto(path: Path, meta: dict, records: list[dict], front: list[dict])
         right.scatter(b["latency_ms"], b["test_top1"], marker="s", s=50, zorder=3, label=f"uniform {b['bits']} bit")
     right.set_title(f"final: test split, {meta.get('final_budget', '')} each", fontsize=9)
     for ax in (left, right):
+        if c.get("max_latency") is not None:
+            ax.axvline(c["max_latency"], color="tab:green", lw=0.9, ls="--", label=f"latency target {c['max_latency']:g} ms")
         shown = zoom_to_data(ax, chance)
         where = "" if shown else ", below the axis"
         ax.axhline(chance, color="tab:red", lw=0.8, ls=":", label=f"chance ({chance:.0f} %{where})")
@@ -159,6 +161,13 @@ def _count(n: int, noun: str) -> str:
     return f"{n} {noun}" + ("" if n == 1 else "s")
 
 
+def _caps(c: dict) -> list[str]:
+    caps = [f"latency <= {c['max_latency']:g} ms" if c.get("max_latency") is not None else "",
+            f"size <= {c['max_size']:g} bytes" if c.get("max_size") is not None else ""]  # fmt: skip
+    caps = [cap for cap in caps if cap]
+    return [f"every candidate trained within: {', '.join(caps)}"] if caps else []
+
+
 def summary(meta: dict, records: list[dict]) -> str:
     """Plain-text tables: the search on search-validation, then the final stage on test."""
     c = meta["config"]
@@ -168,9 +177,10 @@ def summary(meta: dict, records: list[dict]) -> str:
         f"{c['method']} search: {c['model']} on {c['dataset']}, hw {meta['hw']}, bits {c['bits']}, "
         f"beta {c['beta']}, seed {c['seed']}",
         f"{_count(len(records), 'sample')} ({sum(r['evaluated'] for r in records)} fine-tuned, "
-        f"{sum(not r['feasible'] for r in records)} over the size cap); each candidate: {meta['budget']} "
+        f"{sum(not r['feasible'] for r in records)} over a cap); each candidate: {meta['budget']} "
         "from the converged start" if c.get("protocol", "checkpoint") == "checkpoint" else
         f"{_count(len(records), 'sample')}, each continuing the previous one by {meta['budget']}",
+        *_caps(c),
         "",
         "search (search-validation split; every choice is made here; the reference is uniform 8 bit after "
         "one candidate's budget, and the objective's CE and latency are relative to it):",

@@ -85,7 +85,8 @@ class SearchConfig:
 
     Objective (docs/sampler.md, ``amed.objective``): ``alpha`` and ``beta`` weight CE and the latency
     ratio; ``threshold`` is the accuracy fraction tau below which ``penalty`` (log10 units per
-    unit of accuracy) applies; ``max_size`` caps the model size in bytes.
+    unit of accuracy) applies; ``max_size`` caps the model size in bytes and ``max_latency`` the
+    simulated latency in ms (a proposal over a cap is drawn again, never trained: docs/search.md).
     Sampler: ``ema`` (gamma of Eq. 7), ``temperature`` (T of Algorithm 1), ``score_init`` (S_0),
     ``reward`` (what Eq. 8 credits), ``infeasible_penalty`` (None: the literal size mask of Eq. 8;
     a value v: over-cap samples are credited -v).
@@ -121,6 +122,7 @@ class SearchConfig:
     threshold: Optional[float] = None
     penalty: float = 1.0
     max_size: Optional[float] = None
+    max_latency: Optional[float] = None
     infeasible_penalty: Optional[float] = None
     weight_decay: float = 1e-4
     batch_size: int = 32
@@ -159,6 +161,12 @@ class SearchConfig:
                 raise ConfigError(f"{_flag(name)} must be a finite number, got {value!r}", field=name)
             if value < 0 or (value == 0 and name in ("candidate_lr", "temperature", "ema")):
                 raise ConfigError(f"{_flag(name)} must be positive, got {value!r}", field=name)
+        for name in ("max_size", "max_latency"):
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not (math.isfinite(value) and value > 0):
+                raise ConfigError(f"{_flag(name)} must be a positive number, got {value!r}", field=name)
         if self.ema > 1:
             raise ConfigError(f"--ema must lie in (0, 1], got {self.ema!r}", field="ema")
         if self.threshold is not None and not 0 <= self.threshold <= 1:

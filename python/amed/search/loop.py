@@ -6,9 +6,10 @@
 2. Measure the reference exactly like a candidate: uniform 8 bit, one candidate budget from the
    checkpoint, CE_8 and top-1 on the search-validation split (bug 4: no hard-coded CE). A reference
    within `QUALITY_MARGIN` points of chance stops the search before any sampling.
-3. Each step: propose an allocation; screen the size cap with the cost model before any training;
-   fine-tune it from the checkpoint (`Evaluator`); objective; update the sampler with the allocation
-   that was actually trained (bug 2).
+3. Each step: propose an allocation; screen the size and latency caps with the cost model before
+   any training, drawing again while a proposal breaks one (up to `MAX_DRAWS` draws); fine-tune it
+   from the checkpoint (`Evaluator`); objective; update the sampler with the allocation that was
+   actually trained (bug 2).
 4. Append the sample to ``history.jsonl``, then write the JSON checkpoint atomically.
 5. The final stage (`final.py`) fine-tunes the chosen allocation, Pareto points and the uniform
    baselines with the same long budget and evaluates each once on the test split.
@@ -43,11 +44,14 @@ from .costs import SearchCosts
 from .evaluate import Evaluator
 from .proposers import make_proposer
 
-__all__ = ["QUALITY_MARGIN", "Search", "SearchResult"]
+__all__ = ["MAX_DRAWS", "QUALITY_MARGIN", "Search", "SearchResult"]
 
 #: The reference must beat chance (100 / classes) by this many top-1 points, or the search stops:
 #: below it, differences between allocations are noise and no "best" means anything.
 QUALITY_MARGIN = 10.0
+#: Proposals per step before a step whose every draw broke a cap is recorded untrained. Each
+#: costs one cost-model query (microseconds), and every method gets the same number.
+MAX_DRAWS = 1000
 
 
 @dataclass
@@ -122,6 +126,7 @@ class Search:
         self.objective = Objective(
             alpha=c.alpha, beta=c.beta, accuracy_threshold=c.threshold,
             accuracy_penalty=c.penalty if c.threshold is not None else 0.0, size_cap=c.max_size,
+            latency_cap=c.max_latency,
         )  # fmt: skip
         self.hw = load_hw(c.hw)
         self.data = load_data(
@@ -157,6 +162,15 @@ class Search:
                     f"{', '.join(self.fixed) or 'no layer'} fixed at 8 bits); raise --max-size to at least {math.ceil(smallest)}",
                     field="max_size",
                 )
+        if c.max_latency is not None:
+            fastest = min(self.costs.cost([b] * len(self.searched)).latency_ms for b in c.bits)
+            if fastest > c.max_latency:
+                raise AllocationError(
+                    f"--max-latency {c.max_latency:g} ms is below the latency of the fastest uniform allocation "
+                    f"on {self.hw.name}, {fastest:.6g} ms ({', '.join(self.fixed) or 'no layer'} fixed at 8 bits); "
+                    f"raise --max-latency to at least {fastest:.6g}",
+                    field="max_latency",
+                )
 
     def _calibrate(self, model) -> None:
         """Eq. 9 sets each activation step on the first batch it sees: make that a training batch."""
@@ -184,15 +198,27 @@ class Search:
         cost = self.costs.cost([8] * len(self.searched))
         return {**metrics, "latency_ms": cost.latency_ms, "size_bytes": cost.size_bytes, "energy_uj": cost.energy_uj}
 
+    def _draw(self, step: int):
+        """The step's allocation: a proposal over the size or latency cap is drawn again, neither
+        trained nor credited, so every method trains allocations within the caps. After `MAX_DRAWS`
+        over-cap draws the last one is returned as infeasible."""
+        t = self.timings
+        for draw in range(1, MAX_DRAWS + 1):
+            mark = time.perf_counter()
+            bits, accepted = self.proposer.propose(step, draw - 1)
+            t.propose += time.perf_counter() - mark
+            mark = time.perf_counter()
+            cost = self.costs.cost(bits)
+            feasible = self.objective.feasible(cost.size_bytes, cost.latency_ms)
+            t.cost += time.perf_counter() - mark
+            if feasible:
+                break
+        return bits, accepted, cost, feasible, draw
+
     def _step(self, step: int) -> dict:
         t = self.timings
         started = time.perf_counter()
-        bits, accepted = self.proposer.propose(step)
-        t.propose += time.perf_counter() - started
-        mark = time.perf_counter()
-        cost = self.costs.cost(bits)
-        feasible = self.objective.feasible(cost.size_bytes)
-        t.cost += time.perf_counter() - mark
+        bits, accepted, cost, feasible, draws = self._draw(step)
         record = {
             "step": step,
             "allocation": {n: [b, b] for n, b in zip(self.searched, bits)},
@@ -203,6 +229,7 @@ class Search:
             "feasible": feasible,
             "evaluated": feasible,
             "accepted": accepted,
+            "draws": draws,
             "ce": None, "top1": None, "top5": None, "objective": None, "loss": None,
             "latency_ratio": cost.latency_ms / self.reference["latency_ms"],
             "meets_threshold": None,

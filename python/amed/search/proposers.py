@@ -1,6 +1,6 @@
 """Where each step's allocation comes from: the AMED sampler or one of the two controls.
 
-All three share one interface (``propose(step)``, ``update(...)``, ``state()``), so the loop,
+All three share one interface (``propose(step, draw)``, ``update(...)``, ``state()``), so the loop,
 the fine-tune budget and the bookkeeping are identical for AMED, random search and a uniform
 bitwidth, which makes their comparison a fair one.
 """
@@ -45,8 +45,9 @@ class AmedProposer:
     def __init__(self, sampler: Sampler, reward: str, rewards: Sequence[float] = (0.0,)) -> None:
         self.sampler, self.reward, self.rewards = sampler, reward, list(rewards)
 
-    def propose(self, step: int) -> tuple[list[int], int]:
-        """The next allocation and how many layer moves the sweep accepted."""
+    def propose(self, step: int, draw: int = 0) -> tuple[list[int], int]:
+        """The next allocation and how many layer moves the sweep accepted. A step's later draws
+        (its earlier ones broke a cap) are the chain's next sweeps, without any update between."""
         before = self.sampler.accepted
         bits = list(self.sampler.propose())
         return bits, self.sampler.accepted - before
@@ -67,13 +68,15 @@ class AmedProposer:
 
 
 class RandomProposer:
-    """Every layer's bitwidth drawn uniformly from the choices, from a stream keyed by (seed, step)."""
+    """Every layer's bitwidth drawn uniformly from the choices, from a stream keyed by (seed, step)
+    and, for a step's later draws, the draw: under a cap this is the uniform law on the allocations
+    within it."""
 
     def __init__(self, num_layers: int, bits: Sequence[int], seed: int) -> None:
         self.num_layers, self.bits, self.seed = num_layers, list(bits), seed
 
-    def propose(self, step: int) -> tuple[list[int], Optional[int]]:
-        rng = np.random.default_rng([self.seed, step])
+    def propose(self, step: int, draw: int = 0) -> tuple[list[int], Optional[int]]:
+        rng = np.random.default_rng([self.seed, step, draw] if draw else [self.seed, step])
         return [int(b) for b in rng.choice(self.bits, size=self.num_layers)], None
 
     def update(self, bits: Sequence[int], value: Optional[float], feasible: bool) -> None:
@@ -92,7 +95,7 @@ class UniformProposer:
     def __init__(self, num_layers: int, bits: int) -> None:
         self.allocation = [bits] * num_layers
 
-    def propose(self, step: int) -> tuple[list[int], Optional[int]]:
+    def propose(self, step: int, draw: int = 0) -> tuple[list[int], Optional[int]]:
         return list(self.allocation), None
 
     def update(self, bits: Sequence[int], value: Optional[float], feasible: bool) -> None:

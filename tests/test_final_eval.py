@@ -1,0 +1,41 @@
+"""`scripts/final-eval` reproduces what a run's final stage reported for the same allocation."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from amed.search import SearchConfig, run
+
+SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "final-eval"
+
+
+def test_a_uniform_baseline_is_measured_again_to_the_same_figures(tmp_path, digits_checkpoint):
+    config = SearchConfig(dataset="digits", out=str(tmp_path / "run"), steps=1, batches_per_step=1, final_batches=2,
+                          final_points=1, weights=str(digits_checkpoint), seed=2)  # fmt: skip
+    result = run(config, progress=False)
+    four = next(b for b in result.baselines if b["bits"] == 4)
+    width = len(four["allocation"])
+    done = subprocess.run([sys.executable, str(SCRIPT), str(tmp_path / "run"), "--bits", f"4*{width}",
+                           "--bits", ",".join(["8"] + ["2"] * (width - 1))],
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    again, other = (json.loads(line) for line in done.stdout.splitlines())
+    assert again["bits"] == [4] * width
+    assert (again["test_top1"], again["val_top1"]) == (four["test_top1"], four["val_top1"])
+    assert again["latency_ms"] == round(four["latency_ms"], 6)
+    assert other["bits"][0] == 8 and other["latency_ms"] < again["latency_ms"]
+
+
+def test_a_wrong_allocation_is_named_before_any_training(tmp_path):
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "search.json").write_text(json.dumps({"config": {"dataset": "digits"}, "searched": ["a", "b"], "reference": {},
+                                                            "hw": "scalesim"}))
+    (run_dir / "history.jsonl").write_text("")
+    for bits, words in (("4*3", "need 2 widths"), ("4,5", "including 5"), ("4,x", "is not B or B*N")):
+        done = subprocess.run([sys.executable, str(SCRIPT), str(run_dir), "--bits", bits], capture_output=True, text=True)
+        assert done.returncode == 2 and words in done.stderr, done.stderr
+    done = subprocess.run([sys.executable, str(SCRIPT), str(tmp_path / "nowhere"), "--bits", "4"], capture_output=True, text=True)
+    assert done.returncode == 2 and "nowhere" in done.stderr and "Traceback" not in done.stderr

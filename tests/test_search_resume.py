@@ -113,6 +113,18 @@ def test_resume_with_other_options_is_refused(tmp_path):
         run(_config(out, beta=5.0), resume=True, progress=False)
 
 
+def test_sampler_settings_bind_only_amed_runs():
+    # A random-search run is the same run whatever the AMED sampler's settings: a study that only
+    # changes those can share its random runs with another.
+    for name, value in (("temperature", 0.1), ("ema", 0.5), ("score_init", "uniform"), ("reward", "log10"),
+                        ("infeasible_penalty", 1.0)):  # fmt: skip
+        for method, expected in (("random", []), ("uniform-4", []), ("amed", [name])):
+            saved = SearchConfig(dataset="digits", method=method)
+            now = SearchConfig(dataset="digits", method=method, **{name: value})
+            assert now.mismatches(saved) == expected, (name, method)
+    assert SearchConfig(dataset="digits", method="random", beta=2).mismatches(SearchConfig(dataset="digits", method="random")) == ["beta"]
+
+
 def test_the_papers_continued_protocol_resumes_exactly(tmp_path):
     # One model trained across the samples: the checkpoint carries it (weights_only-safe) and its optimizer.
     straight, stopped = tmp_path / "straight", tmp_path / "stopped"

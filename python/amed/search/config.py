@@ -33,6 +33,8 @@ PROTOCOLS = ("checkpoint", "continued")
 REWARDS = ("normalized", "log10")
 #: The score matrix's start: all zeros, or U(0, 1) entries as released.
 SCORE_INITS = ("zeros", "uniform")
+#: Settings that only the AMED sampler reads: a random or uniform run is the same run whatever they say.
+_SAMPLER_FIELDS = {"ema", "temperature", "score_init", "reward", "infeasible_penalty"}
 
 _FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
 
@@ -215,8 +217,9 @@ class SearchConfig:
 
     def mismatches(self, saved: "SearchConfig") -> list[str]:
         """Fields that differ from a saved run's and would change its result (``steps`` may grow;
-        ``threads`` counts, since torch's reductions depend on it)."""
-        ignored = {"out", "steps"}
+        ``threads`` counts, since torch's reductions depend on it; the sampler's settings count only
+        for AMED)."""
+        ignored = {"out", "steps"} | (_SAMPLER_FIELDS if self.method != "amed" else set())
         return [
             f.name
             for f in fields(self)

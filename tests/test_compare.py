@@ -170,6 +170,12 @@ def test_summary_of_known_runs(study_dir):
     targets = runs["amed-b1-s0"]["targets"]
     assert targets == {"final_not_dominated_by_uniform": True, "uniform4_top1_at_0.9x_latency": False}
     assert runs["amed-b1-s1"]["targets"]["uniform4_top1_at_0.9x_latency"] is True  # 88 >= 85 at 1.0 <= 1.08 ms
+    # random search is held to the same targets: s0's (85, 1.2) is dominated by uniform 4's (86, 1.1);
+    # s1's (80, 1.0) is faster than every baseline that is more accurate, but below uniform 4's 85
+    assert runs["random-b1-s0"]["targets"] == {"final_not_dominated_by_uniform": False,
+                                               "uniform4_top1_at_0.9x_latency": False}  # fmt: skip
+    assert runs["random-b1-s1"]["targets"] == {"final_not_dominated_by_uniform": True,
+                                               "uniform4_top1_at_0.9x_latency": False}  # fmt: skip
     assert summary["seeds"]["1"]["from"] == "amed-b1-s1" and len(summary["seeds"]["1"]["baselines"]) == 3
 
     statistics = summary["statistics"]
@@ -178,10 +184,15 @@ def test_summary_of_known_runs(study_dir):
     assert wilcoxon["seeds"] == [0, 1] and wilcoxon["p"] == pytest.approx(expected.pvalue)
     assert "not meaningful" in wilcoxon["note"]
     assert statistics["spearman_amed_final_latency_vs_beta"]["rho"] is None  # one beta
-    assert statistics["targets"] == {
-        "final_not_dominated_by_uniform": {"met": 2, "of": 2},
-        "uniform4_top1_at_0.9x_latency": {"met": 1, "of": 2},
-    }
+    top1 = statistics["wilcoxon_final_top1_amed_vs_random"]["1"]
+    assert top1["seeds"] == [0, 1] and top1["p"] == pytest.approx(scipy.stats.wilcoxon([90, 88], [85, 80]).pvalue)
+    groups = {g["method"]: g["targets"] for g in summary["groups"]}
+    assert groups == {
+        "amed": {"final_not_dominated_by_uniform": {"met": 2, "of": 2},
+                 "uniform4_top1_at_0.9x_latency": {"met": 1, "of": 2}},
+        "random": {"final_not_dominated_by_uniform": {"met": 1, "of": 2},
+                   "uniform4_top1_at_0.9x_latency": {"met": 0, "of": 2}},
+    }  # fmt: skip
     assert summary["failed"] == {} and summary["num_classes"] == NUM_CLASSES
 
     markdown = (study_dir / "compare.md").read_text()
@@ -191,8 +202,11 @@ def test_summary_of_known_runs(study_dir):
         "| uniform-8 | – | 2 | 87.50 [87.00, 88.00] | 2 | 0.00 [0.00, 0.00] | – | – |",
         "| uniform-4 | – | 2 | 85.50 [85.00, 86.00] | 1.15 | 32.10 [30.00, 34.20] | – | – |",
         "| uniform-2 | – | 2 | 45.00 [40.00, 50.00] | 0.6 | 24.50 [21.00, 28.00] | – | – |",
-        "AMED final dominated by no uniform baseline: 2 of 2 runs",
-        "reaches uniform-4 test top-1 at ≤ 0.9× its latency: 1 of 2 runs",
+        "amed, β = 1: final dominated by no uniform baseline in 2 of 2 runs; "
+        "reaches uniform-4 test top-1 at ≤ 0.9× its latency in 1 of 2",
+        "random, β = 1: final dominated by no uniform baseline in 1 of 2 runs; "
+        "reaches uniform-4 test top-1 at ≤ 0.9× its latency in 0 of 2",
+        "AMED vs random final test top-1 over paired seeds, β = 1: statistic = 0",
         "amed compare --test",
         "256 batches of 32",
     ):

@@ -1,9 +1,10 @@
 """Reads a study's run folders (never imports search or torch) and computes what compare.json holds.
 
 Per run: its final point, fine-tuned Pareto points, hypervolume (`stats` module doc), the best test
-top-1 among its final points no slower than that seed's uniform-4 baseline, and the mean latency
-of the last quarter of its chain. Per seed: the uniform baselines (from whichever run of the seed
-measured them). Per method x beta: bootstrap CIs. Over seeds: the paired tests and the targets.
+top-1 among its final points no slower than that seed's uniform-4 baseline, the mean latency of
+the last quarter of its chain, and whether its final point meets each target. Per seed: the
+uniform baselines (from whichever run of the seed measured them). Per method x beta: bootstrap CIs
+and how many runs meet each target. Over seeds: the paired tests.
 """
 
 from __future__ import annotations
@@ -23,6 +24,10 @@ __all__ = ["summarise", "write"]
 
 #: The latency factor of the second target: match uniform-4's test top-1 at <= 0.9x its latency.
 UNIFORM4_LATENCY_FACTOR = 0.9
+
+#: The per-run targets: the final point is dominated by no uniform baseline; it reaches uniform-4's
+#: test top-1 at <= 0.9x its latency.
+TARGETS = ("final_not_dominated_by_uniform", "uniform4_top1_at_0.9x_latency")
 
 
 def _history_tail_latency(folder: Path) -> Optional[float]:
@@ -71,12 +76,10 @@ def _load(run: Run) -> dict:
 
 
 def _with_seed_baselines(record: dict, baselines: list[dict]) -> None:
-    """Adds the metrics that compare a run with its seed's uniform baselines."""
+    """Adds the metrics that compare a run with its seed's uniform baselines (any method alike)."""
     uniform4 = _baseline(baselines, 4)
     fast = [p for p in _points(record) if uniform4 is not None and p["latency_ms"] <= uniform4["latency_ms"]]
     record["best_test_top1_within_uniform4_latency"] = max((p["test_top1"] for p in fast), default=None)
-    if record["method"] != "amed":
-        return
     final = record["final"]
     undominated = None if final is None or not baselines else not any(_dominates(b, final) for b in baselines)
     reaches = None
@@ -86,6 +89,15 @@ def _with_seed_baselines(record: dict, baselines: list[dict]) -> None:
             and final["latency_ms"] <= UNIFORM4_LATENCY_FACTOR * uniform4["latency_ms"]
         )
     record["targets"] = {"final_not_dominated_by_uniform": undominated, "uniform4_top1_at_0.9x_latency": reaches}
+
+
+def _target_counts(done: list[dict]) -> dict:
+    """How many of the runs meet each target, among those where it could be decided."""
+    counts = {}
+    for name in TARGETS:
+        known = [r["targets"][name] for r in done if r.get("targets", {}).get(name) is not None]
+        counts[name] = {"met": sum(known), "of": len(known)}
+    return counts
 
 
 def _mean(values: list) -> Optional[float]:
@@ -112,6 +124,7 @@ def _groups(runs: list[dict], methods: list[str], betas: list[float]) -> list[di
                         [r["best_test_top1_within_uniform4_latency"] for r in done]
                     ),
                     "chain_tail_latency_ms": _mean([r["chain_tail_latency_ms"] for r in done]),
+                    "targets": _target_counts(done),
                 }
             )
     return groups
@@ -143,27 +156,35 @@ def _uniform(seeds: dict[str, dict]) -> list[dict]:
     return table
 
 
+def _paired_amed_vs_random(complete: list[dict], beta: float, value) -> dict:
+    """Wilcoxon signed-rank of ``value(run)`` for AMED against random search over the seeds both finished."""
+    by_method = {m: {r["seed"]: value(r) for r in complete if r["method"] == m and r["beta"] == beta}
+                 for m in ("amed", "random")}  # fmt: skip
+    by_method = {m: {seed: v for seed, v in values.items() if v is not None} for m, values in by_method.items()}
+    paired = sorted(set(by_method["amed"]) & set(by_method["random"]))
+    test = stats.paired_wilcoxon([by_method["amed"][s] for s in paired], [by_method["random"][s] for s in paired])
+    return {**test, "seeds": paired}
+
+
+def _final_top1(run: dict) -> Optional[float]:
+    return run["final"]["test_top1"] if run["final"] is not None else None
+
+
 def _statistics(runs: list[dict], betas: list[float]) -> dict:
     complete = [r for r in runs if r["status"] == "complete"]
-    wilcoxon = {}
     both = {"amed", "random"} <= {r["method"] for r in runs}
-    for beta in betas if both else []:
-        hv = {m: {r["seed"]: r["hypervolume"] for r in complete if r["method"] == m and r["beta"] == beta}
-              for m in ("amed", "random")}  # fmt: skip
-        paired = sorted(set(hv["amed"]) & set(hv["random"]))
-        test = stats.paired_wilcoxon([hv["amed"][s] for s in paired], [hv["random"][s] for s in paired])
-        wilcoxon[f"{beta:g}"] = {**test, "seeds": paired}
+    paired_betas = betas if both else []
     amed = [r for r in complete if r["method"] == "amed" and r["final"] is not None]
-    targets = {}
-    for name in ("final_not_dominated_by_uniform", "uniform4_top1_at_0.9x_latency"):
-        known = [r["targets"][name] for r in amed if r["targets"][name] is not None]
-        targets[name] = {"met": sum(known), "of": len(known)}
     return {
-        "wilcoxon_hypervolume_amed_vs_random": wilcoxon,
+        "wilcoxon_hypervolume_amed_vs_random": {
+            f"{beta:g}": _paired_amed_vs_random(complete, beta, lambda r: r["hypervolume"]) for beta in paired_betas
+        },
+        "wilcoxon_final_top1_amed_vs_random": {
+            f"{beta:g}": _paired_amed_vs_random(complete, beta, _final_top1) for beta in paired_betas
+        },
         "spearman_amed_final_latency_vs_beta": stats.spearman(
             [r["beta"] for r in amed], [r["final"]["latency_ms"] for r in amed]
         ),
-        "targets": targets,
     }
 
 

@@ -49,21 +49,26 @@ def _p(test: dict) -> str:
     return f"{text}; {test['note']}" if test["note"] else text
 
 
-def _statistics_lines(statistics: dict) -> list[str]:
+def _statistics_lines(summary: dict) -> list[str]:
+    statistics = summary["statistics"]
     lines = []
     for beta, test in statistics["wilcoxon_hypervolume_amed_vs_random"].items():
         lines.append(f"- Wilcoxon signed-rank, AMED vs random hypervolume over paired seeds, β = {beta}: {_p(test)}")
+    for beta, test in statistics["wilcoxon_final_top1_amed_vs_random"].items():
+        lines.append(f"- Wilcoxon signed-rank, AMED vs random final test top-1 over paired seeds, β = {beta}: {_p(test)}")
     rho = statistics["spearman_amed_final_latency_vs_beta"]
     if rho["rho"] is None:
         lines.append(f"- Spearman, AMED final latency vs β: no value (n = {rho['n']}): {rho['note']}")
     else:
         lines.append(f"- Spearman, AMED final latency vs β: ρ = {rho['rho']:.3f}, p = {rho['p']:.4g}, n = {rho['n']}")
-    targets = statistics["targets"]
-    undominated, reaches = targets["final_not_dominated_by_uniform"], targets["uniform4_top1_at_0.9x_latency"]
-    lines.append(f"- AMED final dominated by no uniform baseline: {undominated['met']} of {undominated['of']} runs")
-    lines.append(
-        f"- AMED final reaches uniform-4 test top-1 at ≤ 0.9× its latency: {reaches['met']} of {reaches['of']} runs"
-    )
+    for g in summary["groups"]:
+        undominated = g["targets"]["final_not_dominated_by_uniform"]
+        reaches = g["targets"]["uniform4_top1_at_0.9x_latency"]
+        lines.append(
+            f"- {g['method']}, β = {g['beta']:g}: final dominated by no uniform baseline in {undominated['met']} of "
+            f"{undominated['of']} runs; reaches uniform-4 test top-1 at ≤ 0.9× its latency in {reaches['met']} of "
+            f"{reaches['of']}"
+        )
     return lines
 
 
@@ -82,7 +87,7 @@ def render_markdown(summary: dict) -> str:
         "",
         "## Statistics",
         "",
-        *_statistics_lines(summary["statistics"]),
+        *_statistics_lines(summary),
     ]
     if summary["failed"]:
         lines += ["", "## Failed runs", "", *(f"- {name}" for name in summary["failed"])]

@@ -260,6 +260,7 @@ class Sampler:
         initial: Optional[Sequence[int]] = None,
         infeasible_penalty: Optional[float] = None,
         coupling: Optional[Sequence[Sequence[float]]] = None,
+        choices: Optional[Sequence[Sequence[int]]] = None,
     ) -> None: ...
     @staticmethod
     def from_state_json(text: str) -> Sampler: ...

@@ -89,6 +89,8 @@ class SearchConfig:
     ratio; ``threshold`` is the accuracy fraction tau below which ``penalty`` (log10 units per
     unit of accuracy) applies; ``max_size`` caps the model size in bytes and ``max_latency`` the
     simulated latency in ms (a proposal over a cap is drawn again, never trained: docs/search.md).
+    ``prune_widths``: without a size cap, each layer drops the widths that a wider choice runs no
+    slower on ``hw`` (`SearchCosts.choices`); AMED and random search then draw from what is left.
     Sampler: ``ema`` (gamma of Eq. 7), ``temperature`` (T of Algorithm 1), ``score_init`` (S_0),
     ``reward`` (what Eq. 8 credits), ``infeasible_penalty`` (None: the literal size mask of Eq. 8;
     a value v: over-cap samples are credited -v).
@@ -125,6 +127,7 @@ class SearchConfig:
     penalty: float = 1.0
     max_size: Optional[float] = None
     max_latency: Optional[float] = None
+    prune_widths: bool = True
     infeasible_penalty: Optional[float] = None
     weight_decay: float = 1e-4
     batch_size: int = 32
@@ -169,6 +172,8 @@ class SearchConfig:
                 continue
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not (math.isfinite(value) and value > 0):
                 raise ConfigError(f"{_flag(name)} must be a positive number, got {value!r}", field=name)
+        if not isinstance(self.prune_widths, bool):
+            raise ConfigError(f"--prune-widths must be true or false, got {self.prune_widths!r}", field="prune_widths")
         if self.ema > 1:
             raise ConfigError(f"--ema must lie in (0, 1], got {self.ema!r}", field="ema")
         if self.threshold is not None and not 0 <= self.threshold <= 1:

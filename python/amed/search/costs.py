@@ -9,6 +9,7 @@ layers' widths.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from typing import Mapping, Sequence
 
@@ -97,6 +98,39 @@ class SearchCosts:
                 }
             )
         return rows
+
+    def choices(self, choices: Sequence[int]) -> list[list[int]]:
+        """Per searched layer, the widths of `choices` that no wider choice runs as fast.
+
+        A width is dropped when a wider one is no slower whatever the neighbouring layers hold:
+        it would cost accuracy and buy no time. A layer's width enters the latency through its own
+        rows and through the rows just before them (their output is written at its bits), so only
+        the searched layers next to those rows matter; every combination of their choices is tried.
+        """
+        choices = sorted(choices)
+        kept = []
+        for i in range(len(self.searched)):
+            neighbours = self._neighbours(i)
+            contexts = list(itertools.product(choices, repeat=len(neighbours)))
+            kept.append([b for b in choices if not any(
+                all(self._latency_with(i, wider, neighbours, c) <= self._latency_with(i, b, neighbours, c)
+                    for c in contexts)
+                for wider in choices if wider > b
+            )])  # fmt: skip
+        return kept
+
+    def _neighbours(self, i: int) -> list[int]:
+        """The other searched layers whose rows sit next to layer `i`'s rows in the topology."""
+        rows = [r for r, p in enumerate(self._plan) if p == i]
+        near = {r + d for r in rows for d in (-1, 1)} & set(range(len(self._plan)))
+        return sorted({self._plan[r] for r in near if isinstance(self._plan[r], int)} - {i})
+
+    def _latency_with(self, i: int, bits: int, neighbours: Sequence[int], context: Sequence[int]) -> float:
+        allocation = [max(self.model.bits)] * len(self.searched)
+        for layer, b in zip(neighbours, context):
+            allocation[layer] = b
+        allocation[i] = bits
+        return self.cost(allocation).latency_ms
 
     def minimum_size(self, choices: Sequence[int]) -> float:
         """The smallest model: every searched layer at the narrowest choice."""

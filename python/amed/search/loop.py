@@ -2,7 +2,8 @@
 
 1. Build the model from a converged start (the ``amed pretrain`` cache unless ``--weights`` says
    otherwise), extract its simulator topology and build the cost model once. The bit vector, the
-   topology and the cost tables name the same layers in the same order (bug 3).
+   topology and the cost tables name the same layers in the same order (bug 3). Each layer keeps
+   the widths that some context makes faster than every wider one (`SearchCosts.choices`).
 2. Measure the reference exactly like a candidate: uniform 8 bit, one candidate budget from the
    checkpoint, CE_8 and top-1 on the search-validation split (bug 4: no hard-coded CE). A reference
    within `QUALITY_MARGIN` points of chance stops the search before any sampling.
@@ -153,6 +154,7 @@ class Search:
         if distributed.world_size() > 1:
             self.evaluator = ranks.LeadingEvaluator(self.evaluator)
         self.costs = SearchCosts(self.topology, self.hw, self.searched, self.fixed, c.bits, compat=c.compat)
+        self.choices = self.costs.choices(c.bits) if c.prune_widths and c.max_size is None else None
         if c.max_size is not None:
             smallest = self.costs.minimum_size(c.bits)
             if smallest > c.max_size:
@@ -299,7 +301,7 @@ class Search:
                 field="hw",
             )
         self.reference, self.best, self.finals = state["reference"], state["best"], state.get("finals", {})
-        self.proposer = make_proposer(self.config, len(self.searched), state["proposer"])
+        self.proposer = make_proposer(self.config, len(self.searched), state["proposer"], self.choices)
         if self.config.protocol == "continued":
             saved_model = store.load_model_state(self.out / store.MODEL_STATE_FILE)
             self.model.load_state_dict(saved_model["model"])
@@ -323,6 +325,7 @@ class Search:
             "start": self.start,
             "searched": self.searched,
             "fixed": {n: list(b) for n, b in self.fixed.items()},
+            "choices": dict(zip(self.searched, self.choices or [list(self.config.bits)] * len(self.searched))),
             "reference": self.reference,
             **extra,
         }
@@ -370,7 +373,7 @@ class Search:
             self.best, self.finals = None, {}
             self.reference = self._reference()  # the quality gate, before anything is written
             store.write_history(history_path, [])
-            self.proposer = make_proposer(self.config, len(self.searched))
+            self.proposer = make_proposer(self.config, len(self.searched), choices=self.choices)
             self._save(0)
             records = []
         self._write_meta()

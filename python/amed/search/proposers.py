@@ -68,16 +68,21 @@ class AmedProposer:
 
 
 class RandomProposer:
-    """Every layer's bitwidth drawn uniformly from the choices, from a stream keyed by (seed, step)
+    """Every layer's bitwidth drawn uniformly from its choices, from a stream keyed by (seed, step)
     and, for a step's later draws, the draw: under a cap this is the uniform law on the allocations
-    within it."""
+    within it. `choices` (one list per layer) defaults to `bits` everywhere."""
 
-    def __init__(self, num_layers: int, bits: Sequence[int], seed: int) -> None:
+    def __init__(
+        self, num_layers: int, bits: Sequence[int], seed: int, choices: Optional[Sequence[Sequence[int]]] = None
+    ) -> None:
         self.num_layers, self.bits, self.seed = num_layers, list(bits), seed
+        self.choices = None if choices is None or all(list(c) == self.bits for c in choices) else choices
 
     def propose(self, step: int, draw: int = 0) -> tuple[list[int], Optional[int]]:
         rng = np.random.default_rng([self.seed, step, draw] if draw else [self.seed, step])
-        return [int(b) for b in rng.choice(self.bits, size=self.num_layers)], None
+        if self.choices is None:
+            return [int(b) for b in rng.choice(self.bits, size=self.num_layers)], None
+        return [int(c[i]) for c, i in zip(self.choices, rng.integers(0, [len(c) for c in self.choices]))], None
 
     def update(self, bits: Sequence[int], value: Optional[float], feasible: bool) -> None:
         """Random search learns nothing."""
@@ -108,13 +113,16 @@ class UniformProposer:
         return None
 
 
-def make_proposer(config, num_layers: int, saved_state: Optional[dict] = None):
-    """The proposer of ``config.method``; the AMED sampler resumes from `saved_state` when given."""
+def make_proposer(
+    config, num_layers: int, saved_state: Optional[dict] = None, choices: Optional[Sequence[Sequence[int]]] = None
+):
+    """The proposer of ``config.method``, drawing each layer's width from `choices` (one list per
+    layer; None: ``config.bits`` everywhere); the AMED sampler resumes from `saved_state` when given."""
     uniform = config.uniform_bits()
     if uniform is not None:
         return UniformProposer(num_layers, uniform)
     if config.method == "random":
-        return RandomProposer(num_layers, config.bits, config.seed)
+        return RandomProposer(num_layers, config.bits, config.seed, choices)
     if saved_state is not None:
         sampler = Sampler.from_state_json(saved_state["sampler"])
         return AmedProposer(sampler, config.reward, saved_state["rewards"])
@@ -126,5 +134,6 @@ def make_proposer(config, num_layers: int, saved_state: Optional[dict] = None):
         ema=config.ema,
         score_init=config.score_init,
         infeasible_penalty=config.infeasible_penalty,
+        choices=choices,
     )
     return AmedProposer(sampler, config.reward)

@@ -81,7 +81,8 @@ impl PySampler {
     #[new]
     #[pyo3(signature = (
         num_layers, bits = vec![2, 3, 4, 8], *, seed = 0, temperature = 1.0, ema = 0.01,
-        score_init = "uniform", initial = None, infeasible_penalty = None, coupling = None
+        score_init = "uniform", initial = None, infeasible_penalty = None, coupling = None,
+        choices = None
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -95,6 +96,7 @@ impl PySampler {
         initial: Option<Vec<i128>>,
         infeasible_penalty: Option<f64>,
         coupling: Option<Vec<Vec<f64>>>,
+        choices: Option<Vec<Vec<i128>>>,
     ) -> PyResult<Self> {
         guard(py, || {
             let build = || -> Result<Sampler, SimError> {
@@ -125,6 +127,9 @@ impl PySampler {
                         InfeasiblePolicy::Penalty { value }
                     }),
                     coupling,
+                    choices: choices
+                        .map(|rows| rows.iter().map(|row| bits_arg(row, "choices")).collect())
+                        .transpose()?,
                 };
                 Sampler::new(config)
             };

@@ -47,12 +47,16 @@ pub struct SamplerConfig {
     pub seed: u64,
     pub score_init: ScoreInit,
     /// Initial MH state as bitwidths per layer; `None` starts every layer at the widest bitwidth
-    /// (uniform 8 bit for {2,3,4,8}), the model the search actually begins from.
+    /// among its choices (uniform 8 bit for {2,3,4,8}), the model the search actually begins from.
     pub initial: Option<Vec<u32>>,
     pub infeasible: InfeasiblePolicy,
     /// Row-stochastic L×L mixing weights λ of the multivariate chain (Eqs. 3–6). `None` is the
     /// plain per-layer chain, the same as the identity.
     pub coupling: Option<Vec<Vec<f64>>>,
+    /// The bitwidths each layer may take, a subset of `bits` per layer (a width the hardware runs
+    /// no faster than a wider one only costs accuracy). `None`: every layer may take every width.
+    #[serde(default)]
+    pub choices: Option<Vec<Vec<u32>>>,
 }
 
 impl SamplerConfig {
@@ -69,6 +73,7 @@ impl SamplerConfig {
             initial: None,
             infeasible: InfeasiblePolicy::Mask,
             coupling: None,
+            choices: None,
         }
     }
 
@@ -112,8 +117,20 @@ impl SamplerConfig {
                 format!("must lie in (0, 1], got {}", self.ema),
             ));
         }
+        if let Some(choices) = &self.choices {
+            self.validate_choices(choices)?;
+        }
         if let Some(initial) = &self.initial {
-            self.indices_of(initial, "initial")?;
+            let columns = self.indices_of(initial, "initial")?;
+            if let Some(layer) = self.first_excluded(&columns) {
+                return Err(invalid(
+                    "initial",
+                    format!(
+                        "layer {layer}: bitwidth {} is not among the layer's choices",
+                        initial[layer]
+                    ),
+                ));
+            }
         }
         if let InfeasiblePolicy::Penalty { value } = self.infeasible {
             if !(value.is_finite() && value >= 0.0) {
@@ -152,6 +169,59 @@ impl SamplerConfig {
                 })
             })
             .collect()
+    }
+
+    /// Whether layer `layer` may take column `column` of S.
+    pub(crate) fn allows(&self, layer: usize, column: usize) -> bool {
+        self.choices
+            .as_ref()
+            .map_or(true, |rows| rows[layer].contains(&self.bits[column]))
+    }
+
+    /// The first layer whose column is not among its choices.
+    pub(crate) fn first_excluded(&self, columns: &[usize]) -> Option<usize> {
+        (0..columns.len()).find(|&layer| !self.allows(layer, columns[layer]))
+    }
+
+    /// The column of the widest bitwidth layer `layer` may take.
+    pub(crate) fn widest_choice(&self, layer: usize) -> usize {
+        (0..self.bits.len())
+            .filter(|&i| self.allows(layer, i))
+            .max_by_key(|&i| self.bits[i])
+            .unwrap_or(0)
+    }
+
+    fn validate_choices(&self, choices: &[Vec<u32>]) -> Result<()> {
+        if choices.len() != self.num_layers {
+            return Err(invalid(
+                "choices",
+                format!(
+                    "has {} rows, expected one per layer ({})",
+                    choices.len(),
+                    self.num_layers
+                ),
+            ));
+        }
+        for (layer, row) in choices.iter().enumerate() {
+            if row.is_empty() {
+                return Err(invalid("choices", format!("layer {layer} has no bitwidth")));
+            }
+            for (i, b) in row.iter().enumerate() {
+                if !self.bits.contains(b) {
+                    return Err(invalid(
+                        "choices",
+                        format!("layer {layer}: bitwidth {b} is not one of {:?}", self.bits),
+                    ));
+                }
+                if row[..i].contains(b) {
+                    return Err(invalid(
+                        "choices",
+                        format!("layer {layer}: bitwidth {b} appears twice"),
+                    ));
+                }
+            }
+        }
+        Ok(())
     }
 
     fn validate_coupling(&self, lambda: &[Vec<f64>]) -> Result<()> {

@@ -86,7 +86,9 @@ impl Sampler {
         };
         let current = match &config.initial {
             Some(bits) => config.indices_of(bits, "initial")?,
-            None => vec![widest(&config.bits); config.num_layers],
+            None => (0..config.num_layers)
+                .map(|layer| config.widest_choice(layer))
+                .collect(),
         };
         Ok(Self::assemble(config, scores, current, rng, [0, 0, 0]))
     }
@@ -180,13 +182,33 @@ impl Sampler {
     fn softmax_rows(&self, scale: f64) -> Vec<Vec<f64>> {
         self.scores
             .chunks(self.config.bits.len())
-            .map(|row| {
-                let max = row.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-                let w: Vec<f64> = row.iter().map(|s| ((s - max) * scale).exp()).collect();
+            .enumerate()
+            .map(|(layer, row)| {
+                let max = self.row_max(layer, row);
+                let w: Vec<f64> = (0..row.len())
+                    .map(|i| self.masked(layer, i, ((row[i] - max) * scale).exp()))
+                    .collect();
                 let z: f64 = w.iter().sum();
                 w.into_iter().map(|x| x / z).collect()
             })
             .collect()
+    }
+
+    /// The largest score among the columns layer `layer` may take.
+    fn row_max(&self, layer: usize, row: &[f64]) -> f64 {
+        (0..row.len())
+            .filter(|&i| self.config.allows(layer, i))
+            .map(|i| row[i])
+            .fold(f64::NEG_INFINITY, f64::max)
+    }
+
+    /// `weight`, or 0 for a column outside the layer's choices (never proposed).
+    fn masked(&self, layer: usize, column: usize, weight: f64) -> f64 {
+        if self.config.allows(layer, column) {
+            weight
+        } else {
+            0.0
+        }
     }
 
     /// One Metropolis–Hastings sweep over all layers (Algorithm 1); the chain moves to the result,
@@ -205,19 +227,21 @@ impl Sampler {
     fn refresh_weights(&mut self) {
         let k = self.config.bits.len();
         let inv_t = 1.0 / self.config.temperature;
-        let rows = self.scores.chunks(k).zip(self.weights.chunks_mut(k));
-        for ((row, weights), norm) in rows.zip(&mut self.norms) {
-            let max = row.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-            for (w, &s) in weights.iter_mut().zip(row) {
+        let mut weights = std::mem::take(&mut self.weights);
+        for (layer, (row, out)) in self.scores.chunks(k).zip(weights.chunks_mut(k)).enumerate() {
+            let max = self.row_max(layer, row);
+            for (i, (w, &s)) in out.iter_mut().zip(row).enumerate() {
                 // exp(0) is exactly 1: the row maximum needs no call.
-                *w = if s == max {
+                let weight = if s == max {
                     1.0
                 } else {
                     ((s - max) * inv_t).exp()
                 };
+                *w = self.masked(layer, i, weight);
             }
-            *norm = weights.iter().sum();
+            self.norms[layer] = out.iter().sum();
         }
+        self.weights = weights;
         self.weights_fresh = true;
     }
 
@@ -288,6 +312,15 @@ impl Sampler {
                 format!(
                     "layer {layer}: column {} is out of range 0..{k}",
                     allocation[layer]
+                ),
+            ));
+        }
+        if let Some(layer) = self.config.first_excluded(allocation) {
+            return Err(invalid(
+                "allocation",
+                format!(
+                    "layer {layer}: bitwidth {} is not among the layer's choices",
+                    self.config.bits[allocation[layer]]
                 ),
             ));
         }
@@ -362,11 +395,6 @@ impl Sampler {
         }
         Ok(())
     }
-}
-
-/// The column of the widest bitwidth.
-fn widest(bits: &[u32]) -> usize {
-    (0..bits.len()).max_by_key(|&i| bits[i]).unwrap_or(0)
 }
 
 /// Draws a column with probability w_i / z from the uniform `v` ∈ [0, 1): the first column whose

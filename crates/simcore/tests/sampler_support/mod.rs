@@ -98,6 +98,7 @@ pub fn chi_square(counts: &[u64], probs: &[f64]) -> f64 {
 /// nearly independent samples a correct sampler exceeds them with probability about 10⁻⁴.
 pub fn chi_square_critical(df: usize) -> f64 {
     match df {
+        1 => 15.137,
         2 => 18.421,
         3 => 21.108,
         8 => 31.828,

@@ -12,7 +12,7 @@ import difflib
 import sys
 from typing import Any, Callable, NoReturn
 
-from amed.search.config import METHODS, MODEL_BUDGETS, PROTOCOLS, REWARDS, SCORE_INITS, SearchConfig
+from amed.search.config import METHODS, MODEL_BUDGETS, PROTOCOLS, REDUNDANT_WIDTHS, REWARDS, SCORE_INITS, SearchConfig
 
 from .options import bits_list, boolean, integer, number, optional, text
 
@@ -52,7 +52,8 @@ SEARCH_OPTIONS: dict[str, tuple[Callable[[str], Any], str]] = {
     "penalty": (number, "objective penalty per unit of accuracy below --threshold (log10 units)"),
     "max_size": (optional(number), "model-size cap in bytes; larger proposals are drawn again, never trained"),
     "max_latency": (optional(number), "latency target in ms on --hw; slower proposals are drawn again, never trained"),
-    "prune_widths": (boolean, "without --max-size, drop per layer the widths a wider one runs no slower on --hw"),
+    "redundant_widths": (text, f"{', '.join(REDUNDANT_WIDTHS)}: without --max-size, a layer's width that a wider "
+                               "one runs no slower on --hw is trained at that width, never proposed, or kept"),
     "infeasible_penalty": (optional(number), "reward of an over-cap proposal (default: masked out, Eq. 8)"),
     "weight_decay": (number, "SGD weight decay of every fine-tune (not on the LSQ step sizes)"),
     "batch_size": (integer(1), "training batch size"),

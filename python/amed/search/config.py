@@ -21,7 +21,7 @@ from typing import Optional, Sequence
 
 from amed.errors import ConfigError
 
-__all__ = ["METHODS", "PROTOCOLS", "REWARDS", "SCORE_INITS", "SearchConfig", "default_dataset", "parse_bits"]
+__all__ = ["METHODS", "PROTOCOLS", "REDUNDANT_WIDTHS", "REWARDS", "SCORE_INITS", "SearchConfig", "default_dataset", "parse_bits"]
 
 #: How each step's allocation is chosen: the AMED sampler, a uniformly random allocation
 #: (the random-search control), or one fixed uniform bitwidth ("uniform-4").
@@ -33,6 +33,9 @@ PROTOCOLS = ("checkpoint", "continued")
 REWARDS = ("normalized", "log10")
 #: The score matrix's start: all zeros, or U(0, 1) entries as released.
 SCORE_INITS = ("zeros", "uniform")
+#: A width the hardware runs no faster than a wider one in some layer: trained at the wider width,
+#: never proposed, or searched like any other (docs/search.md).
+REDUNDANT_WIDTHS = ("promote", "drop", "keep")
 #: Settings that only the AMED sampler reads: a random or uniform run is the same run whatever they say.
 _SAMPLER_FIELDS = {"ema", "temperature", "score_init", "reward", "infeasible_penalty"}
 
@@ -89,8 +92,9 @@ class SearchConfig:
     ratio; ``threshold`` is the accuracy fraction tau below which ``penalty`` (log10 units per
     unit of accuracy) applies; ``max_size`` caps the model size in bytes and ``max_latency`` the
     simulated latency in ms (a proposal over a cap is drawn again, never trained: docs/search.md).
-    ``prune_widths``: without a size cap, each layer drops the widths that a wider choice runs no
-    slower on ``hw`` (`SearchCosts.choices`); AMED and random search then draw from what is left.
+    ``redundant_widths``: what happens, without a size cap, to a layer's width that a wider choice
+    runs no slower on ``hw`` (`SearchCosts.replacements`): "promote" trains every proposal of it at
+    that wider width, "drop" takes it out of the layer's choices, "keep" leaves it be.
     Sampler: ``ema`` (gamma of Eq. 7), ``temperature`` (T of Algorithm 1), ``score_init`` (S_0),
     ``reward`` (what Eq. 8 credits), ``infeasible_penalty`` (None: the literal size mask of Eq. 8;
     a value v: over-cap samples are credited -v).
@@ -127,7 +131,7 @@ class SearchConfig:
     penalty: float = 1.0
     max_size: Optional[float] = None
     max_latency: Optional[float] = None
-    prune_widths: bool = True
+    redundant_widths: str = "promote"
     infeasible_penalty: Optional[float] = None
     weight_decay: float = 1e-4
     batch_size: int = 32
@@ -172,13 +176,12 @@ class SearchConfig:
                 continue
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not (math.isfinite(value) and value > 0):
                 raise ConfigError(f"{_flag(name)} must be a positive number, got {value!r}", field=name)
-        if not isinstance(self.prune_widths, bool):
-            raise ConfigError(f"--prune-widths must be true or false, got {self.prune_widths!r}", field="prune_widths")
         if self.ema > 1:
             raise ConfigError(f"--ema must lie in (0, 1], got {self.ema!r}", field="ema")
         if self.threshold is not None and not 0 <= self.threshold <= 1:
             raise ConfigError(f"--threshold is an accuracy fraction in [0, 1], got {self.threshold!r}", field="threshold")
-        for name, valid in (("protocol", PROTOCOLS), ("reward", REWARDS), ("score_init", SCORE_INITS)):
+        for name, valid in (("protocol", PROTOCOLS), ("reward", REWARDS), ("score_init", SCORE_INITS),
+                            ("redundant_widths", REDUNDANT_WIDTHS)):
             if getattr(self, name) not in valid:
                 raise ConfigError(
                     f"unknown {_flag(name)} {getattr(self, name)!r}; valid: {', '.join(valid)}", field=name

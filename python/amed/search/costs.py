@@ -99,25 +99,27 @@ class SearchCosts:
             )
         return rows
 
-    def choices(self, choices: Sequence[int]) -> list[list[int]]:
-        """Per searched layer, the widths of `choices` that no wider choice runs as fast.
+    def replacements(self, choices: Sequence[int]) -> list[dict[int, int]]:
+        """Per searched layer, each width of `choices` mapped to the width worth training instead:
+        itself, or, where a wider choice is never slower, the narrowest such choice that is itself
+        worth training. A redundant width would cost accuracy and buy no time.
 
-        A width is dropped when a wider one is no slower whatever the neighbouring layers hold:
-        it would cost accuracy and buy no time. A layer's width enters the latency through its own
-        rows and through the rows just before them (their output is written at its bits), so only
-        the searched layers next to those rows matter; every combination of their choices is tried.
+        "Never slower" holds whatever the neighbouring layers hold. A layer's width enters the
+        latency through its own rows and through the rows just before them (their output is
+        written at its bits), so only the searched layers next to those rows matter, and every
+        combination of their choices is tried.
         """
         choices = sorted(choices)
-        kept = []
+        result = []
         for i in range(len(self.searched)):
             neighbours = self._neighbours(i)
             contexts = list(itertools.product(choices, repeat=len(neighbours)))
-            kept.append([b for b in choices if not any(
-                all(self._latency_with(i, wider, neighbours, c) <= self._latency_with(i, b, neighbours, c)
-                    for c in contexts)
-                for wider in choices if wider > b
-            )])  # fmt: skip
-        return kept
+            latency = {b: [self._latency_with(i, b, neighbours, c) for c in contexts] for b in choices}
+            never_slower = {b: [w for w in choices if w > b and all(x <= y for x, y in zip(latency[w], latency[b]))]
+                            for b in choices}  # fmt: skip
+            kept = [b for b in choices if not never_slower[b]]
+            result.append({b: b if b in kept else min(w for w in never_slower[b] if w in kept) for b in choices})
+        return result
 
     def _neighbours(self, i: int) -> list[int]:
         """The other searched layers whose rows sit next to layer `i`'s rows in the topology."""

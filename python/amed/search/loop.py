@@ -2,8 +2,9 @@
 
 1. Build the model from a converged start (the ``amed pretrain`` cache unless ``--weights`` says
    otherwise), extract its simulator topology and build the cost model once. The bit vector, the
-   topology and the cost tables name the same layers in the same order (bug 3). Each layer keeps
-   the widths that some context makes faster than every wider one (`SearchCosts.choices`).
+   topology and the cost tables name the same layers in the same order (bug 3). A width that a
+   wider one runs no slower in that layer is redundant (`SearchCosts.replacements`): by default a
+   proposal of it is trained at the wider width.
 2. Measure the reference exactly like a candidate: uniform 8 bit, one candidate budget from the
    checkpoint, CE_8 and top-1 on the search-validation split (bug 4: no hard-coded CE). A reference
    within `QUALITY_MARGIN` points of chance stops the search before any sampling.
@@ -154,7 +155,10 @@ class Search:
         if distributed.world_size() > 1:
             self.evaluator = ranks.LeadingEvaluator(self.evaluator)
         self.costs = SearchCosts(self.topology, self.hw, self.searched, self.fixed, c.bits, compat=c.compat)
-        self.choices = self.costs.choices(c.bits) if c.prune_widths and c.max_size is None else None
+        searches = c.redundant_widths != "keep" and c.max_size is None and c.uniform_bits() is None
+        self.replacements = (self.costs.replacements(c.bits) if searches
+                             else [{b: b for b in c.bits}] * len(self.searched))  # fmt: skip
+        self.choices = [sorted(set(r.values())) for r in self.replacements]
         if c.max_size is not None:
             smallest = self.costs.minimum_size(c.bits)
             if smallest > c.max_size:
@@ -202,12 +206,14 @@ class Search:
 
     def _draw(self, step: int):
         """The step's allocation: a proposal over the size or latency cap is drawn again, neither
-        trained nor credited, so every method trains allocations within the caps. After `MAX_DRAWS`
-        over-cap draws the last one is returned as infeasible."""
+        trained nor credited, so every method trains allocations within the caps. A redundant
+        width is replaced before the caps are checked. After `MAX_DRAWS` over-cap draws the last
+        one is returned as infeasible."""
         t = self.timings
         for draw in range(1, MAX_DRAWS + 1):
             mark = time.perf_counter()
             bits, accepted = self.proposer.propose(step, draw - 1)
+            bits = [r[b] for r, b in zip(self.replacements, bits)]
             t.propose += time.perf_counter() - mark
             mark = time.perf_counter()
             cost = self.costs.cost(bits)
@@ -216,6 +222,11 @@ class Search:
             if feasible:
                 break
         return bits, accepted, cost, feasible, draw
+
+    def _proposer_choices(self) -> Optional[list[list[int]]]:
+        """What each layer may propose: only the widths worth training under "drop"; under
+        "promote" every width, a redundant one being trained at its replacement (`_draw`)."""
+        return self.choices if self.config.redundant_widths == "drop" else None
 
     def _step(self, step: int) -> dict:
         t = self.timings
@@ -301,7 +312,7 @@ class Search:
                 field="hw",
             )
         self.reference, self.best, self.finals = state["reference"], state["best"], state.get("finals", {})
-        self.proposer = make_proposer(self.config, len(self.searched), state["proposer"], self.choices)
+        self.proposer = make_proposer(self.config, len(self.searched), state["proposer"], self._proposer_choices())
         if self.config.protocol == "continued":
             saved_model = store.load_model_state(self.out / store.MODEL_STATE_FILE)
             self.model.load_state_dict(saved_model["model"])
@@ -325,7 +336,7 @@ class Search:
             "start": self.start,
             "searched": self.searched,
             "fixed": {n: list(b) for n, b in self.fixed.items()},
-            "choices": dict(zip(self.searched, self.choices or [list(self.config.bits)] * len(self.searched))),
+            "choices": dict(zip(self.searched, self.choices)),
             "reference": self.reference,
             **extra,
         }
@@ -373,7 +384,7 @@ class Search:
             self.best, self.finals = None, {}
             self.reference = self._reference()  # the quality gate, before anything is written
             store.write_history(history_path, [])
-            self.proposer = make_proposer(self.config, len(self.searched), choices=self.choices)
+            self.proposer = make_proposer(self.config, len(self.searched), choices=self._proposer_choices())
             self._save(0)
             records = []
         self._write_meta()

@@ -96,3 +96,10 @@ def test_an_unknown_policy_names_the_valid_ones():
     with pytest.raises(ConfigError, match="unknown --redundant-widths 'prune'; valid: promote, drop, keep") as info:
         SearchConfig(redundant_widths="prune")
     assert info.value.field == "redundant_widths"
+
+
+def test_a_config_saved_before_the_option_resumes_searching_every_width():
+    saved = SearchConfig(hw="eyeriss").to_dict()
+    del saved["redundant_widths"]
+    assert SearchConfig.from_dict(saved).redundant_widths == "keep"
+    assert SearchConfig().redundant_widths == "promote"

@@ -21,7 +21,9 @@ from typing import Optional, Sequence
 
 from amed.errors import ConfigError
 
-__all__ = ["METHODS", "PROTOCOLS", "REDUNDANT_WIDTHS", "REWARDS", "SCORE_INITS", "SearchConfig", "default_dataset", "parse_bits"]
+__all__ = [
+    "METHODS", "PROTOCOLS", "REDUNDANT_WIDTHS", "REWARDS", "SCORE_INITS", "SearchConfig", "default_dataset", "parse_bits",
+]  # fmt: skip
 
 #: How each step's allocation is chosen: the AMED sampler, a uniformly random allocation
 #: (the random-search control), or one fixed uniform bitwidth ("uniform-4").
@@ -221,6 +223,7 @@ class SearchConfig:
     @classmethod
     def from_dict(cls, data: dict) -> "SearchConfig":
         known = {f.name for f in fields(cls)}
+        data = {"redundant_widths": "keep", **data}  # saved before the option existed: every width searched
         return cls(**{k: (tuple(v) if k == "bits" else v) for k, v in data.items() if k in known})
 
     def mismatches(self, saved: "SearchConfig") -> list[str]:

@@ -149,7 +149,8 @@ def test_a_second_search_on_a_busy_folder_fails_at_once(tmp_path):
 def test_two_searches_started_on_one_folder(tmp_path):
     # The second fails at once and the first runs on, untouched.
     out = tmp_path / "shared"
-    first = subprocess.Popen(_cli(out), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    # Long candidates keep the first search in the folder well after the second has started.
+    first = subprocess.Popen(_cli(out, "--batches-per-step=64"), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and first.poll() is None and not (out / "history.jsonl").exists():
         time.sleep(0.01)

@@ -4,16 +4,10 @@
 mod sampler_support;
 
 use sampler_support::{
-    chi_square, chi_square_critical, independence_kernel, mixing_lag, softmax, with_scores,
+    chi_square, chi_square_critical, independence_kernel, mixing_lag, softmax, with_scores, ROWS,
+    TEMPERATURE,
 };
 use simcore::{Outcome, Sampler, SamplerConfig};
-
-const ROWS: [[f64; 4]; 3] = [
-    [0.0, 0.5, 1.0, 1.5],
-    [1.2, -0.3, 0.4, 0.0],
-    [0.1, 0.1, 0.9, -1.0],
-];
-const TEMPERATURE: f64 = 0.8;
 
 fn choices() -> Vec<Vec<u32>> {
     vec![vec![2, 3, 4, 8], vec![2, 4, 8], vec![3, 8]]

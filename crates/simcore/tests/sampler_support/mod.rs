@@ -5,6 +5,14 @@
 
 use simcore::{Sampler, SamplerConfig};
 
+/// A fixed score matrix (3 layers × bits {2, 3, 4, 8}) and temperature for the stationary-law tests.
+pub const ROWS: [[f64; 4]; 3] = [
+    [0.0, 0.5, 1.0, 1.5],
+    [1.2, -0.3, 0.4, 0.0],
+    [0.1, 0.1, 0.9, -1.0],
+];
+pub const TEMPERATURE: f64 = 0.8;
+
 /// A sampler with the given score rows, built through the public state format.
 pub fn with_scores(config: SamplerConfig, rows: &[Vec<f64>]) -> Sampler {
     let fresh = Sampler::new(config).expect("valid config");

@@ -165,9 +165,10 @@ def test_a_used_output_folder_needs_resume(searched, capsys):
     assert "--resume" in capsys.readouterr().err
 
 
-def test_candidates_do_not_depend_on_order_or_repetition(digits_checkpoint, tmp_path):
-
-    engine = Search(quick_config(tmp_path, digits_checkpoint, batches_per_step=2), progress=False)
+@pytest.mark.parametrize("schedule", ["constant", "cosine"])
+def test_candidates_do_not_depend_on_order_or_repetition(digits_checkpoint, tmp_path, schedule):
+    config = quick_config(tmp_path, digits_checkpoint, batches_per_step=2, candidate_schedule=schedule)
+    engine = Search(config, progress=False)
     engine._build()
     n = len(engine.searched)
     a, b = [2] * n, [4, 8] * (n // 2)
@@ -176,6 +177,41 @@ def test_candidates_do_not_depend_on_order_or_repetition(digits_checkpoint, tmp_
     second_b, second_a = engine.evaluator.candidate(b, 1), engine.evaluator.candidate(a, 2)
     assert (first_a, first_b) == (second_a, second_b)
     assert first_a != first_b
+
+
+def test_a_cosine_candidate_decays_its_learning_rate(digits_checkpoint, tmp_path, monkeypatch):
+    import amed.train
+
+    seen = []
+    original = amed.train.train_one_epoch
+
+    def recording(model, batches, optimizer, lr_at=None, **kwargs):
+        seen.append(None if lr_at is None else [lr_at(i) for i in range(3)])
+        return original(model, batches, optimizer, lr_at=lr_at, **kwargs)
+
+    monkeypatch.setattr(amed.train, "train_one_epoch", recording)
+    results = {}
+    for schedule in ("constant", "cosine"):
+        config = quick_config(tmp_path / schedule, digits_checkpoint, batches_per_step=3, candidate_lr=0.02,
+                              candidate_schedule=schedule)  # fmt: skip
+        engine = Search(config, progress=False)
+        engine._build()
+        results[schedule] = engine.evaluator.candidate([4] * len(engine.searched), 1)
+    assert seen[0] is None  # held at --candidate-lr by the optimizer
+    assert seen[1] == pytest.approx([0.02, 0.015, 0.005])  # 0.02 * (1 + cos(pi i / 3)) / 2
+    assert results["constant"] != results["cosine"]
+    assert "(cosine)" in config.budget()
+
+
+def test_a_cosine_candidate_needs_the_checkpoint_protocol():
+    with pytest.raises(ConfigError, match="--candidate-schedule cosine needs --protocol checkpoint") as info:
+        SearchConfig(protocol="continued", candidate_schedule="cosine")
+    assert info.value.field == "candidate_schedule"
+    with pytest.raises(ConfigError, match="unknown --candidate-schedule 'linear'; valid: constant, cosine"):
+        SearchConfig(candidate_schedule="linear")
+    saved = SearchConfig(candidate_schedule="cosine").to_dict()
+    del saved["candidate_schedule"]  # a run saved before the option existed fine-tuned at a held rate
+    assert SearchConfig.from_dict(saved).candidate_schedule == "constant"
 
 
 def test_an_unconverged_start_stops_before_sampling(tmp_path, capsys):

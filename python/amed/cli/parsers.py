@@ -12,7 +12,7 @@ import difflib
 import sys
 from typing import Any, Callable, NoReturn
 
-from amed.search.config import METHODS, MODEL_BUDGETS, PROTOCOLS, REDUNDANT_WIDTHS, REWARDS, SCORE_INITS, SearchConfig
+from amed.search.config import CANDIDATE_SCHEDULES, METHODS, MODEL_BUDGETS, PROTOCOLS, REDUNDANT_WIDTHS, REWARDS, SCORE_INITS, SearchConfig
 
 from .options import bits_list, boolean, integer, number, optional, text
 
@@ -36,7 +36,9 @@ SEARCH_OPTIONS: dict[str, tuple[Callable[[str], Any], str]] = {
     "protocol": (text, f"{' or '.join(PROTOCOLS)}: every candidate fine-tuned from the converged start, or "
                        "the paper's one model trained across the samples"),  # fmt: skip
     "batches_per_step": (integer(1), "fine-tune batches per candidate; " + PER_MODEL.format(16, 12, 8)),
-    "candidate_lr": (number, "SGD learning rate of a candidate's fine-tune"),
+    "candidate_lr": (number, "SGD learning rate of a candidate's fine-tune (its peak under a cosine schedule)"),
+    "candidate_schedule": (text, f"{' or '.join(CANDIDATE_SCHEDULES)}: a candidate's learning rate held, or decayed "
+                                 "to 0 like the final stage's (docs/search.md)"),
     "final_batches": (integer(0), "fine-tune batches of every model of the final stage (chosen, Pareto points, "
                                   "uniform baselines), each then tested once; " + PER_MODEL.format(256, 128, 64)),  # fmt: skip
     "final_lr": (number, "peak SGD learning rate of the final stage (cosine decay)"),

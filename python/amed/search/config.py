@@ -1,9 +1,9 @@
 """The settings of one search, validated once, saved with every checkpoint.
 
 Budgets are counted in batches of ``batch_size`` training images:
-  * every candidate allocation gets ``batches_per_step`` batches at ``candidate_lr`` from the common
-    converged checkpoint (``protocol="checkpoint"``), in the same batch order, and is scored on the
-    search-validation split;
+  * every candidate allocation gets ``batches_per_step`` batches at ``candidate_lr`` (held, or
+    decayed on a cosine: ``candidate_schedule``) from the common converged checkpoint
+    (``protocol="checkpoint"``), in the same batch order, and is scored on the search-validation split;
   * the final stage gives the chosen allocation, up to ``final_points`` Pareto points and the uniform
     baselines ``final_batches`` batches each at ``final_lr``, again from the same checkpoint and in the
     same batch order, and evaluates them once on the test split.
@@ -22,7 +22,8 @@ from typing import Optional, Sequence
 from amed.errors import ConfigError
 
 __all__ = [
-    "METHODS", "PROTOCOLS", "REDUNDANT_WIDTHS", "REWARDS", "SCORE_INITS", "SearchConfig", "default_dataset", "parse_bits",
+    "CANDIDATE_SCHEDULES", "METHODS", "PROTOCOLS", "REDUNDANT_WIDTHS", "REWARDS", "SCORE_INITS", "SearchConfig",
+    "default_dataset", "parse_bits",
 ]  # fmt: skip
 
 #: How each step's allocation is chosen: the AMED sampler, a uniformly random allocation
@@ -30,6 +31,9 @@ __all__ = [
 METHODS = ("amed", "random", "uniform-B")
 #: How a candidate is fine-tuned: from the common checkpoint, or continuing the previous sample.
 PROTOCOLS = ("checkpoint", "continued")
+#: A candidate's learning rate over its batches: held at ``candidate_lr``, or decayed from it to 0 on
+#: a cosine like the final stage's, which ranks allocations closer to how they end up (docs/search.md).
+CANDIDATE_SCHEDULES = ("constant", "cosine")
 #: What the sampler is credited with: the paper's log10 objective, or that objective as an advantage
 #: over the earlier samples in units of their spread (docs/sampler.md §6).
 REWARDS = ("normalized", "log10")
@@ -119,6 +123,7 @@ class SearchConfig:
     protocol: str = "checkpoint"
     batches_per_step: Optional[int] = None
     candidate_lr: float = 0.005
+    candidate_schedule: str = "constant"
     final_batches: Optional[int] = None
     final_lr: float = 0.01
     final_points: int = 3
@@ -183,11 +188,17 @@ class SearchConfig:
         if self.threshold is not None and not 0 <= self.threshold <= 1:
             raise ConfigError(f"--threshold is an accuracy fraction in [0, 1], got {self.threshold!r}", field="threshold")
         for name, valid in (("protocol", PROTOCOLS), ("reward", REWARDS), ("score_init", SCORE_INITS),
-                            ("redundant_widths", REDUNDANT_WIDTHS)):
+                            ("redundant_widths", REDUNDANT_WIDTHS), ("candidate_schedule", CANDIDATE_SCHEDULES)):
             if getattr(self, name) not in valid:
                 raise ConfigError(
                     f"unknown {_flag(name)} {getattr(self, name)!r}; valid: {', '.join(valid)}", field=name
                 )
+        if self.protocol == "continued" and self.candidate_schedule != "constant":
+            raise ConfigError(
+                "--candidate-schedule cosine needs --protocol checkpoint: under the paper's continued protocol one "
+                "model trains across the samples at a constant --candidate-lr",
+                field="candidate_schedule",
+            )
         self.uniform_bits()  # validates the method name
 
     def uniform_bits(self) -> Optional[int]:
@@ -209,7 +220,8 @@ class SearchConfig:
 
     def budget(self) -> str:
         """One candidate's fine-tune budget in words."""
-        return f"{self.batches_per_step} batches of {self.batch_size} at lr {self.candidate_lr:g}"
+        decay = " (cosine)" if self.candidate_schedule == "cosine" else ""
+        return f"{self.batches_per_step} batches of {self.batch_size} at lr {self.candidate_lr:g}{decay}"
 
     def final_budget(self) -> str:
         """The final stage's fine-tune budget in words."""
@@ -223,7 +235,8 @@ class SearchConfig:
     @classmethod
     def from_dict(cls, data: dict) -> "SearchConfig":
         known = {f.name for f in fields(cls)}
-        data = {"redundant_widths": "keep", **data}  # saved before the option existed: every width searched
+        # Saved before these options existed: every width searched, a constant candidate learning rate.
+        data = {"redundant_widths": "keep", "candidate_schedule": "constant", **data}
         return cls(**{k: (tuple(v) if k == "bits" else v) for k, v in data.items() if k in known})
 
     def mismatches(self, saved: "SearchConfig") -> list[str]:

@@ -1,7 +1,8 @@
 """How one allocation is measured: fine-tune from the common checkpoint, then evaluate.
 
 Under the default protocol every candidate starts from the same converged 8-bit checkpoint, gets
-``set_bits``, a fresh SGD optimizer and the same number of batches in the same order, and is scored
+``set_bits``, a fresh SGD optimizer and the same number of batches in the same order (at a held or a
+cosine-decayed learning rate, ``candidate_schedule``), and is scored
 on the fixed search-validation split. Its figures therefore depend on the allocation alone: the
 order in which the search meets candidates changes nothing, and measuring one twice gives the same
 numbers, so repeats are served from a memo. The uniform 8-bit reference is measured the same way.
@@ -97,7 +98,10 @@ class Evaluator:
             return self._evaluate(self.data.val)
         key = tuple(bits)
         if key not in self.memo:
-            self._fine_tune(bits, c.batches_per_step, _CANDIDATE)
+            from amed.train import cosine_lr
+
+            decay = cosine_lr(c.candidate_lr, c.batches_per_step) if c.candidate_schedule == "cosine" else None
+            self._fine_tune(bits, c.batches_per_step, _CANDIDATE, lr_at=decay)
             self.memo[key] = self._evaluate(self.data.val)
         return dict(self.memo[key])
 

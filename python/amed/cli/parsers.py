@@ -12,7 +12,9 @@ import difflib
 import sys
 from typing import Any, Callable, NoReturn
 
-from amed.search.config import CANDIDATE_SCHEDULES, METHODS, MODEL_BUDGETS, PROTOCOLS, REDUNDANT_WIDTHS, REWARDS, SCORE_INITS, SearchConfig
+from amed.search.config import (
+    CANDIDATE_SCHEDULES, METHODS, MODEL_BUDGETS, PROTOCOLS, REDUNDANT_WIDTHS, REWARDS, SCORE_INITS, SearchConfig,
+)
 
 from .options import bits_list, boolean, integer, number, optional, text
 

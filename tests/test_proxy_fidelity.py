@@ -33,3 +33,6 @@ def test_a_malformed_budget_is_named(tmp_path):
     done = subprocess.run([sys.executable, str(SCRIPT), str(tmp_path), "--budgets", "64@0.01,64:cosine"],
                           capture_output=True, text=True)  # fmt: skip
     assert done.returncode == 2 and "'64:cosine' is not BATCHES@LR[:SCHEDULE]" in done.stderr
+    done = subprocess.run([sys.executable, str(SCRIPT), str(tmp_path), "--budgets", "64@0.01:cosin"],
+                          capture_output=True, text=True)  # fmt: skip
+    assert done.returncode == 2 and "unknown schedule 'cosin'; valid: constant, cosine" in done.stderr

@@ -239,6 +239,7 @@ def test_same_seed_same_history(tmp_path, digits_checkpoint):
         ("--dataset", "mnist", ["fashion-mnist", "digits", "cifar10"]),
         ("--hw", "tpu", ["scalesim", "eyeriss"]),
         ("--method", "greedy", ["amed", "random", "uniform-B"]),
+        ("--choose", "fastest", ["objective", "accuracy"]),
     ],
 )
 def test_unknown_names_list_the_valid_ones(tmp_path, capsys, option, value, names):

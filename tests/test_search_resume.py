@@ -4,6 +4,7 @@ uninterrupted run with the same seed ends."""
 from __future__ import annotations
 
 import json
+import shutil
 import signal
 import subprocess
 import sys
@@ -111,6 +112,27 @@ def test_resume_with_other_options_is_refused(tmp_path):
 
     with pytest.raises(ConfigError, match=r"beta=1\.0 \(now 5\.0\)"):
         run(_config(out, beta=5.0), resume=True, progress=False)
+
+
+def test_a_finished_search_chooses_again_when_resumed_with_another_rule(tmp_path):
+    # The rule only picks among the samples: a finished search resumed with --choose accuracy ends
+    # where a search started with it ends, though its new choice was already trained as a Pareto point.
+    first, again, fresh = tmp_path / "first", tmp_path / "again", tmp_path / "fresh"
+    run(_config(first, final_points=3, beta=10.0), progress=False)
+    shutil.copytree(first, again)
+    before = json.loads((first / "search.json").read_text())
+    result = run(_config(again, final_points=3, beta=10.0, choose="accuracy"), resume=True, progress=False)
+    evaluated = [r for r in _history(again) if r["evaluated"]]
+    want = max(evaluated, key=lambda r: (r["top1"], r["objective"], -r["step"]))
+    assert result.best["step"] == want["step"] != before["best"]["step"]
+    assert want["allocation"] in [p["allocation"] for p in before["final_pareto"]]
+    meta = json.loads((again / "search.json").read_text())
+    assert meta["config"]["choose"] == "accuracy" and meta["final"]["allocation"] == want["allocation"]
+    assert json.loads((again / "allocation.json").read_text()) == want["allocation"]
+    saved = torch.load(again / "best.pt", weights_only=True)["allocation"]
+    assert {n: saved[n] for n in want["allocation"]} == want["allocation"]
+    run(_config(fresh, final_points=3, beta=10.0, choose="accuracy"), progress=False)
+    _same_result(again, fresh)
 
 
 def test_sampler_settings_bind_only_amed_runs():

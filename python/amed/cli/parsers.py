@@ -13,7 +13,8 @@ import sys
 from typing import Any, Callable, NoReturn
 
 from amed.search.config import (
-    CANDIDATE_SCHEDULES, METHODS, MODEL_BUDGETS, PROTOCOLS, REDUNDANT_WIDTHS, REWARDS, SCORE_INITS, SearchConfig,
+    CANDIDATE_SCHEDULES, CHOICE_RULES, METHODS, MODEL_BUDGETS, PROTOCOLS, REDUNDANT_WIDTHS, REWARDS, SCORE_INITS,
+    SearchConfig,
 )
 
 from .options import bits_list, boolean, integer, number, optional, text
@@ -56,6 +57,9 @@ SEARCH_OPTIONS: dict[str, tuple[Callable[[str], Any], str]] = {
     "penalty": (number, "objective penalty per unit of accuracy below --threshold (log10 units)"),
     "max_size": (optional(number), "model-size cap in bytes; larger proposals are drawn again, never trained"),
     "max_latency": (optional(number), "latency target in ms on --hw; slower proposals are drawn again, never trained"),
+    "choose": (text, f"{' or '.join(CHOICE_RULES)}: the chosen model is the sample with the highest objective, or "
+                     "the most accurate one (spends the slack under --max-latency on accuracy); a resumed "
+                     "search may change it"),
     "redundant_widths": (text, f"{', '.join(REDUNDANT_WIDTHS)}: without --max-size, a layer's width that a wider "
                                "one runs no slower on --hw is trained at that width, never proposed, or kept"),
     "infeasible_penalty": (optional(number), "reward of an over-cap proposal (default: masked out, Eq. 8)"),

@@ -22,7 +22,7 @@ from typing import Optional, Sequence
 from amed.errors import ConfigError
 
 __all__ = [
-    "CANDIDATE_SCHEDULES", "METHODS", "PROTOCOLS", "REDUNDANT_WIDTHS", "REWARDS", "SCORE_INITS", "SearchConfig",
+    "CANDIDATE_SCHEDULES", "CHOICE_RULES", "METHODS", "PROTOCOLS", "REDUNDANT_WIDTHS", "REWARDS", "SCORE_INITS", "SearchConfig",
     "default_dataset", "parse_bits",
 ]  # fmt: skip
 
@@ -34,6 +34,10 @@ PROTOCOLS = ("checkpoint", "continued")
 #: A candidate's learning rate over its batches: held at ``candidate_lr``, or decayed from it to 0 on
 #: a cosine like the final stage's, which ranks allocations closer to how they end up (docs/search.md).
 CANDIDATE_SCHEDULES = ("constant", "cosine")
+#: Which fine-tuned sample becomes the chosen model: the highest objective (β prices every ms), or the
+#: most accurate on search-validation, which spends the slack under a latency or size cap on
+#: accuracy rather than on speed (docs/search.md).
+CHOICE_RULES = ("objective", "accuracy")
 #: What the sampler is credited with: the paper's log10 objective, or that objective as an advantage
 #: over the earlier samples in units of their spread (docs/sampler.md §6).
 REWARDS = ("normalized", "log10")
@@ -98,6 +102,8 @@ class SearchConfig:
     ratio; ``threshold`` is the accuracy fraction tau below which ``penalty`` (log10 units per
     unit of accuracy) applies; ``max_size`` caps the model size in bytes and ``max_latency`` the
     simulated latency in ms (a proposal over a cap is drawn again, never trained: docs/search.md).
+    ``choose``: the chosen model is the sample with the highest objective, or the most accurate one
+    on search-validation (`CHOICE_RULES`); samples meeting ``threshold`` come first either way.
     ``redundant_widths``: what happens, without a size cap, to a layer's width that a wider choice
     runs no slower on ``hw`` (`SearchCosts.replacements`): "promote" trains every proposal of it at
     that wider width, "drop" takes it out of the layer's choices, "keep" leaves it be.
@@ -138,6 +144,7 @@ class SearchConfig:
     penalty: float = 1.0
     max_size: Optional[float] = None
     max_latency: Optional[float] = None
+    choose: str = "objective"
     redundant_widths: str = "promote"
     infeasible_penalty: Optional[float] = None
     weight_decay: float = 1e-4
@@ -188,7 +195,8 @@ class SearchConfig:
         if self.threshold is not None and not 0 <= self.threshold <= 1:
             raise ConfigError(f"--threshold is an accuracy fraction in [0, 1], got {self.threshold!r}", field="threshold")
         for name, valid in (("protocol", PROTOCOLS), ("reward", REWARDS), ("score_init", SCORE_INITS),
-                            ("redundant_widths", REDUNDANT_WIDTHS), ("candidate_schedule", CANDIDATE_SCHEDULES)):
+                            ("redundant_widths", REDUNDANT_WIDTHS), ("candidate_schedule", CANDIDATE_SCHEDULES),
+                            ("choose", CHOICE_RULES)):
             if getattr(self, name) not in valid:
                 raise ConfigError(
                     f"unknown {_flag(name)} {getattr(self, name)!r}; valid: {', '.join(valid)}", field=name
@@ -240,10 +248,11 @@ class SearchConfig:
         return cls(**{k: (tuple(v) if k == "bits" else v) for k, v in data.items() if k in known})
 
     def mismatches(self, saved: "SearchConfig") -> list[str]:
-        """Fields that differ from a saved run's and would change its result (``steps`` may grow;
-        ``threads`` counts, since torch's reductions depend on it; the sampler's settings count only
-        for AMED)."""
-        ignored = {"out", "steps"} | (_SAMPLER_FIELDS if self.method != "amed" else set())
+        """Fields that differ from a saved run's and would change its samples (``steps`` may grow;
+        ``choose`` may change, since it only picks among the samples, and the final stage then
+        trains the new choice; ``threads`` counts, since torch's reductions depend on it; the
+        sampler's settings count only for AMED)."""
+        ignored = {"out", "steps", "choose"} | (_SAMPLER_FIELDS if self.method != "amed" else set())
         return [
             f.name
             for f in fields(self)

@@ -34,10 +34,13 @@ class FinalStage:
 
         s = self.search
         key = allocation_key(bits)
-        if key not in s.finals:
+        # A choice made again on resume may already have its figures (as a Pareto point): it is
+        # trained again all the same, to the same figures, since best.pt must hold its model.
+        if key not in s.finals or (label == "chosen" and s.best_pt != key):
             s.finals[key] = s.evaluator.final(bits)
             if label == "chosen":
                 store.save_model_state(s.best_model(), s.out / store.BEST_MODEL_FILE)
+                s.best_pt = key
             s.checkpoint_finals()
         cost = s.costs.cost(bits)
         return {

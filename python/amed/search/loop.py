@@ -20,8 +20,11 @@ Under torchrun rank 0 runs all of this and the other ranks fine-tune each alloca
 their shards of every batch (`ranks`).
 
 Chosen allocation: among evaluated samples, those meeting the accuracy threshold (all of them when
-none is set) win over those that do not; among equals the highest objective value wins, the
-earliest step on ties. Every choice uses the search-validation split; test figures are only reported.
+none is set) win over those that do not; among equals the highest objective value wins (under
+``choose="accuracy"`` the highest search-validation top-1, then the objective), the earliest step
+on ties. The choice is made again from the history on resume, so a finished search resumed with
+another ``choose`` only trains the new choice. Every choice uses the search-validation split; test
+figures are only reported.
 """
 
 from __future__ import annotations
@@ -54,6 +57,9 @@ QUALITY_MARGIN = 10.0
 #: Proposals per step before a step whose every draw broke a cap is recorded untrained. Each
 #: costs one cost-model query (microseconds), and every method gets the same number.
 MAX_DRAWS = 1000
+#: The fields of the chosen sample kept in the checkpoint and search.json ("best").
+_BEST_FIELDS = ("step", "allocation", "bits", "ce", "top1", "top5", "latency_ms", "size_bytes", "energy_uj",
+                "objective", "meets_threshold")
 
 
 @dataclass
@@ -268,14 +274,15 @@ class Search:
         record["wall_s"] = time.perf_counter() - started
         return record
 
-    def _better(self, record: dict) -> bool:
-        if not record["evaluated"]:
-            return False
-        if self.best is None:
-            return True
-        new = (record["meets_threshold"], record["objective"])
-        old = (self.best["meets_threshold"], self.best["objective"])
-        return new > old
+    def _rank(self, record: dict) -> tuple:
+        """What the chosen sample maximises (`CHOICE_RULES`); a tie keeps the earlier step."""
+        primary = record["top1"] if self.config.choose == "accuracy" else record["objective"]
+        return record["meets_threshold"], primary, record["objective"]
+
+    def _consider(self, record: dict) -> None:
+        """Makes `record` the chosen sample if it was trained and ranks above the current choice."""
+        if record["evaluated"] and (self.best is None or self._rank(record) > self._rank(self.best)):
+            self.best = {k: record[k] for k in _BEST_FIELDS}
 
     # -- checkpoint ---------------------------------------------------------------------------
 
@@ -288,6 +295,7 @@ class Search:
             "reference": self.reference,
             "best": self.best,
             "finals": self.finals,
+            "best_pt": self.best_pt,
         }
         if with_model and self.config.protocol == "continued":
             store.save_model_state(
@@ -311,7 +319,14 @@ class Search:
                 "started (its latencies would not compare with the reference); restore it or choose another --out",
                 field="hw",
             )
-        self.reference, self.best, self.finals = state["reference"], state["best"], state.get("finals", {})
+        self.reference, self.finals = state["reference"], state.get("finals", {})
+        saved_best = state["best"]
+        # Saved before best_pt existed: best.pt was written when the chosen allocation's final ran.
+        legacy = allocation_key(saved_best["bits"]) if saved_best and saved_best.get("bits") is not None else None
+        self.best_pt = state.get("best_pt", legacy if legacy in self.finals else None)
+        self.best = None
+        for record in records:
+            self._consider(record)
         self.proposer = make_proposer(self.config, len(self.searched), state["proposer"], self._proposer_choices())
         if self.config.protocol == "continued":
             saved_model = store.load_model_state(self.out / store.MODEL_STATE_FILE)
@@ -381,7 +396,7 @@ class Search:
         if resume:
             start = self._restore(state, records)
         else:
-            self.best, self.finals = None, {}
+            self.best, self.finals, self.best_pt = None, {}, None
             self.reference = self._reference()  # the quality gate, before anything is written
             store.write_history(history_path, [])
             self.proposer = make_proposer(self.config, len(self.searched), choices=self._proposer_choices())
@@ -397,9 +412,7 @@ class Search:
             records.append(record)
             self.timings.history += time.perf_counter() - mark
             mark = time.perf_counter()
-            if self._better(record):
-                self.best = {k: record[k] for k in ("step", "allocation", "bits", "ce", "top1", "top5", "latency_ms",
-                                                    "size_bytes", "energy_uj", "objective", "meets_threshold")}  # fmt: skip
+            self._consider(record)
             self._save(step)
             self.timings.checkpoint += time.perf_counter() - mark
             if record["evaluated"]:

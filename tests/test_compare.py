@@ -268,6 +268,18 @@ def test_runner_runs_every_cell_then_resumes_only_the_unfinished(tmp_path):
     assert lines[0] == "7 of 8 runs already complete, skipped"
 
 
+def test_a_finished_study_chooses_again_under_another_rule(tmp_path):
+    # --choose only picks among a run's samples: finished runs are resumed, not refused or redone.
+    out = tmp_path / "study"
+    compare(out, "amed,random", "1", "0,1", run_fn=fake_search, log=lambda line: None)
+    compare(out, "amed,random", "1", "0,1", options={"choose": "accuracy"}, run_fn=fake_search, log=lambda line: None)
+    assert all(calls == ["resume=False", "resume=True"] for calls in _calls(out).values())
+    assert all(state(out / name, "accuracy") == "complete" != state(out / name) for name in _calls(out))
+    lines = []
+    compare(out, "amed,random", "1", "0,1", options={"choose": "accuracy"}, run_fn=fake_search, log=lines.append)
+    assert lines[0] == "4 of 4 runs already complete, skipped"
+
+
 def test_a_failed_run_does_not_stop_the_others(tmp_path, capsys):
     out = tmp_path / "study"
     summary = compare(out, "amed,random", "1", "7,8", run_fn=fake_search, log=print)

@@ -135,7 +135,7 @@ def _task(run_fn: "RunFn", fields: dict, cpus: float) -> tuple[Optional[str], fl
         os.environ[name] = threads
     if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(int(threads))
-    return _attempt(run_fn, fields, state(Path(fields["out"])) == "interrupted")
+    return _attempt(run_fn, fields, state(Path(fields["out"]), fields.get("choose", "objective")) == "interrupted")
 
 
 def execute_on_ray(

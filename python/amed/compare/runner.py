@@ -69,14 +69,22 @@ def _search_json(folder: Path) -> Optional[dict]:
         return None
 
 
-def state(folder: Path) -> str:
-    """``"complete"``, ``"interrupted"`` or ``"new"`` by the run-folder contract."""
+def state(folder: Path, choose: str = "objective") -> str:
+    """``"complete"``, ``"interrupted"`` or ``"new"`` by the run-folder contract. A finished run
+    that chose its model by another rule than ``choose`` is interrupted: resuming it chooses again
+    and trains only the new choice (docs/search.md)."""
     saved = _search_json(folder)
     if isinstance(saved, dict) and "final" in saved:
-        return "complete"
+        config = saved.get("config")
+        saved_rule = config.get("choose", "objective") if isinstance(config, dict) else "objective"
+        return "complete" if saved_rule == choose else "interrupted"
     if (folder / "checkpoint.json").exists() or (folder / "history.jsonl").exists():
         return "interrupted"
     return "new"
+
+
+def _state(run: Run) -> str:
+    return state(run.folder, run.fields.get("choose", "objective"))
 
 
 def saved_mismatch(run: Run, expected: dict) -> Optional[str]:
@@ -84,7 +92,7 @@ def saved_mismatch(run: Run, expected: dict) -> Optional[str]:
     saved = _search_json(run.folder)
     config = saved.get("config", {}) if isinstance(saved, dict) and "final" in saved else {}
     for key, value in expected.items():
-        if key in ("out", "baselines") or key not in config:
+        if key in ("out", "baselines", "choose") or key not in config:
             continue
         have = list(config[key]) if isinstance(config[key], (list, tuple)) else config[key]
         want = list(value) if isinstance(value, (list, tuple)) else value
@@ -143,7 +151,7 @@ def execute(
 
         require_ray()
         check_address(ray.address, ray.connect_timeout_s)
-    todo = [run for run in runs if state(run.folder) != "complete"]
+    todo = [run for run in runs if _state(run) != "complete"]
     if len(todo) < len(runs):
         log(f"{len(runs) - len(todo)} of {len(runs)} runs already complete, skipped")
     failures: dict[str, str] = {}
@@ -152,7 +160,7 @@ def execute(
     def finished(run: Run, error: Optional[str], seconds: float) -> None:
         nonlocal done
         done += 1
-        if error is None and state(run.folder) != "complete":
+        if error is None and _state(run) != "complete":
             error = 'the search returned but its search.json has no "final" key'
         if error is None:
             log(f"[{done}/{len(runs)}] {run.name} done in {seconds:.1f} s")
@@ -168,7 +176,7 @@ def execute(
         return failures
     if jobs == 1 or len(todo) <= 1:
         for run in todo:
-            finished(run, *_attempt(run_fn, run.fields, state(run.folder) == "interrupted"))
+            finished(run, *_attempt(run_fn, run.fields, _state(run) == "interrupted"))
         return failures
     attempts = {run.name: 0 for run in todo}
     pending = todo
@@ -191,7 +199,7 @@ def _run_in_workers(runs: list[Run], run_fn: RunFn, jobs: int, finished, attempt
     again: list[Run] = []
     with ProcessPoolExecutor(max_workers=min(jobs, len(runs)), mp_context=context, initializer=_worker_init,
                              initargs=(os.getpid(),)) as pool:  # fmt: skip
-        futures = {pool.submit(_attempt, run_fn, run.fields, state(run.folder) == "interrupted"): run for run in runs}
+        futures = {pool.submit(_attempt, run_fn, run.fields, _state(run) == "interrupted"): run for run in runs}
         for future in as_completed(futures):
             run = futures[future]
             try:

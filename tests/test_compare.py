@@ -276,8 +276,10 @@ def test_a_finished_study_chooses_again_under_another_rule(tmp_path):
     assert all(calls == ["resume=False", "resume=True"] for calls in _calls(out).values())
     assert all(state(out / name, "accuracy") == "complete" != state(out / name) for name in _calls(out))
     lines = []
-    compare(out, "amed,random", "1", "0,1", options={"choose": "accuracy"}, run_fn=fake_search, log=lines.append)
+    summary = compare(out, "amed,random", "1", "0,1", options={"choose": "accuracy"}, run_fn=fake_search,
+                      log=lines.append)  # fmt: skip
     assert lines[0] == "4 of 4 runs already complete, skipped"
+    assert all(r["status"] == "complete" for r in summary["runs"])
 
 
 def test_a_failed_run_does_not_stop_the_others(tmp_path, capsys):

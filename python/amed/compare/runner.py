@@ -25,7 +25,7 @@ from typing import Any, Callable, Optional
 from .ray_runner import RayOptions
 from .study import Study, run_name
 
-__all__ = ["RayOptions", "Run", "RunFn", "execute", "plan", "run_search", "saved_mismatch", "state"]
+__all__ = ["RayOptions", "Run", "RunFn", "execute", "plan", "run_search", "run_state", "saved_mismatch", "state"]
 
 #: Executes one search: ``run_fn(fields, resume)`` with ``fields`` the SearchConfig keyword arguments.
 #: With jobs > 1 it is pickled into a worker, so it must be a module-level function.
@@ -83,7 +83,8 @@ def state(folder: Path, choose: str = "objective") -> str:
     return "new"
 
 
-def _state(run: Run) -> str:
+def run_state(run: Run) -> str:
+    """`state` of a run under the choice rule its study asks for."""
     return state(run.folder, run.fields.get("choose", "objective"))
 
 
@@ -151,7 +152,7 @@ def execute(
 
         require_ray()
         check_address(ray.address, ray.connect_timeout_s)
-    todo = [run for run in runs if _state(run) != "complete"]
+    todo = [run for run in runs if run_state(run) != "complete"]
     if len(todo) < len(runs):
         log(f"{len(runs) - len(todo)} of {len(runs)} runs already complete, skipped")
     failures: dict[str, str] = {}
@@ -160,7 +161,7 @@ def execute(
     def finished(run: Run, error: Optional[str], seconds: float) -> None:
         nonlocal done
         done += 1
-        if error is None and _state(run) != "complete":
+        if error is None and run_state(run) != "complete":
             error = 'the search returned but its search.json has no "final" key'
         if error is None:
             log(f"[{done}/{len(runs)}] {run.name} done in {seconds:.1f} s")
@@ -176,7 +177,7 @@ def execute(
         return failures
     if jobs == 1 or len(todo) <= 1:
         for run in todo:
-            finished(run, *_attempt(run_fn, run.fields, _state(run) == "interrupted"))
+            finished(run, *_attempt(run_fn, run.fields, run_state(run) == "interrupted"))
         return failures
     attempts = {run.name: 0 for run in todo}
     pending = todo
@@ -199,7 +200,7 @@ def _run_in_workers(runs: list[Run], run_fn: RunFn, jobs: int, finished, attempt
     again: list[Run] = []
     with ProcessPoolExecutor(max_workers=min(jobs, len(runs)), mp_context=context, initializer=_worker_init,
                              initargs=(os.getpid(),)) as pool:  # fmt: skip
-        futures = {pool.submit(_attempt, run_fn, run.fields, _state(run) == "interrupted"): run for run in runs}
+        futures = {pool.submit(_attempt, run_fn, run.fields, run_state(run) == "interrupted"): run for run in runs}
         for future in as_completed(futures):
             run = futures[future]
             try:

@@ -18,7 +18,7 @@ from amed import store
 from amed.errors import AmedIOError
 
 from . import stats
-from .runner import Run, state
+from .runner import Run, run_state
 
 __all__ = ["summarise", "write"]
 
@@ -56,7 +56,7 @@ def _dominates(b: dict, p: dict) -> bool:
 
 def _load(run: Run) -> dict:
     record: dict[str, Any] = {"name": run.name, "method": run.method, "beta": run.beta, "seed": run.seed}
-    if state(run.folder) != "complete":
+    if run_state(run) != "complete":
         return {**record, "status": "missing"}
     saved = store.read_json(run.folder / store.SEARCH_FILE, "the run's summary")
     record.update(

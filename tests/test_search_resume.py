@@ -135,6 +135,18 @@ def test_a_finished_search_chooses_again_when_resumed_with_another_rule(tmp_path
     _same_result(again, fresh)
 
 
+def test_a_run_saved_before_best_pt_was_recorded_keeps_its_best_model(tmp_path, uninterrupted):
+    out = tmp_path / "older"
+    shutil.copytree(uninterrupted, out)
+    state = json.loads((out / "checkpoint.json").read_text())
+    del state["best_pt"]
+    (out / "checkpoint.json").write_text(json.dumps(state))
+    stamp = (out / "best.pt").stat().st_mtime_ns
+    run(_config(out), resume=True, progress=False)
+    assert (out / "best.pt").stat().st_mtime_ns == stamp  # the chosen model is not trained again
+    _same_result(out, uninterrupted)
+
+
 def test_sampler_settings_bind_only_amed_runs():
     # A random-search run is the same run whatever the AMED sampler's settings: a study that only
     # changes those can share its random runs with another.

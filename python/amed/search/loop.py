@@ -322,7 +322,7 @@ class Search:
         self.reference, self.finals = state["reference"], state.get("finals", {})
         saved_best = state["best"]
         # Saved before best_pt existed: best.pt was written when the chosen allocation's final ran.
-        legacy = allocation_key(saved_best["bits"]) if saved_best and saved_best.get("bits") is not None else None
+        legacy = allocation_key(saved_best["bits"]) if saved_best else None
         self.best_pt = state.get("best_pt", legacy if legacy in self.finals else None)
         self.best = None
         for record in records:

@@ -270,6 +270,10 @@ def test_runner_runs_every_cell_then_resumes_only_the_unfinished(tmp_path):
 
 def test_a_finished_study_chooses_again_under_another_rule(tmp_path):
     # --choose only picks among a run's samples: finished runs are resumed, not refused or redone.
+    from amed.compare.runner import DEFAULT_CHOICE
+    from amed.search import SearchConfig
+
+    assert SearchConfig(dataset="digits").choose == DEFAULT_CHOICE
     out = tmp_path / "study"
     compare(out, "amed,random", "1", "0,1", run_fn=fake_search, log=lambda line: None)
     compare(out, "amed,random", "1", "0,1", options={"choose": "accuracy"}, run_fn=fake_search, log=lambda line: None)

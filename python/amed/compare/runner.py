@@ -25,13 +25,18 @@ from typing import Any, Callable, Optional
 from .ray_runner import RayOptions
 from .study import Study, run_name
 
-__all__ = ["RayOptions", "Run", "RunFn", "execute", "plan", "run_search", "run_state", "saved_mismatch", "state"]
+__all__ = [
+    "DEFAULT_CHOICE", "RayOptions", "Run", "RunFn", "execute", "plan", "run_search", "run_state", "saved_mismatch", "state",
+]
 
 #: Executes one search: ``run_fn(fields, resume)`` with ``fields`` the SearchConfig keyword arguments.
 #: With jobs > 1 it is pickled into a worker, so it must be a module-level function.
 RunFn = Callable[[dict, bool], Any]
 
 _THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+
+#: The choice rule of a run whose settings name none (SearchConfig's default).
+DEFAULT_CHOICE = "objective"
 
 #: How many times a run whose worker process died is started again (it resumes from its folder).
 WORKER_RETRIES = 3
@@ -69,14 +74,14 @@ def _search_json(folder: Path) -> Optional[dict]:
         return None
 
 
-def state(folder: Path, choose: str = "objective") -> str:
+def state(folder: Path, choose: str = DEFAULT_CHOICE) -> str:
     """``"complete"``, ``"interrupted"`` or ``"new"`` by the run-folder contract. A finished run
     that chose its model by another rule than ``choose`` is interrupted: resuming it chooses again
     and trains only the new choice (docs/search.md)."""
     saved = _search_json(folder)
     if isinstance(saved, dict) and "final" in saved:
         config = saved.get("config")
-        saved_rule = config.get("choose", "objective") if isinstance(config, dict) else "objective"
+        saved_rule = config.get("choose", DEFAULT_CHOICE) if isinstance(config, dict) else DEFAULT_CHOICE
         return "complete" if saved_rule == choose else "interrupted"
     if (folder / "checkpoint.json").exists() or (folder / "history.jsonl").exists():
         return "interrupted"
@@ -85,7 +90,7 @@ def state(folder: Path, choose: str = "objective") -> str:
 
 def run_state(run: Run) -> str:
     """`state` of a run under the choice rule its study asks for."""
-    return state(run.folder, run.fields.get("choose", "objective"))
+    return state(run.folder, run.fields.get("choose", DEFAULT_CHOICE))
 
 
 def saved_mismatch(run: Run, expected: dict) -> Optional[str]:

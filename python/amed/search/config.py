@@ -22,8 +22,8 @@ from typing import Optional, Sequence
 from amed.errors import ConfigError
 
 __all__ = [
-    "CANDIDATE_SCHEDULES", "CHOICE_RULES", "METHODS", "PROTOCOLS", "REDUNDANT_WIDTHS", "REWARDS", "SCORE_INITS", "SearchConfig",
-    "default_dataset", "parse_bits",
+    "CANDIDATE_SCHEDULES", "CHOICE_RULES", "METHODS", "PROTOCOLS", "REDUNDANT_WIDTHS", "REWARDS", "SCORE_INITS",
+    "SearchConfig", "default_dataset", "parse_bits",
 ]  # fmt: skip
 
 #: How each step's allocation is chosen: the AMED sampler, a uniformly random allocation

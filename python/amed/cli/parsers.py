@@ -58,7 +58,7 @@ SEARCH_OPTIONS: dict[str, tuple[Callable[[str], Any], str]] = {
     "max_size": (optional(number), "model-size cap in bytes; larger proposals are drawn again, never trained"),
     "max_latency": (optional(number), "latency target in ms on --hw; slower proposals are drawn again, never trained"),
     "choose": (text, f"{' or '.join(CHOICE_RULES)}: the chosen model is the sample with the highest objective, or "
-                     "the most accurate one (spends the slack under --max-latency on accuracy); a resumed "
+                     "the most accurate one on search-validation (within --max-latency, if given); a resumed "
                      "search may change it"),
     "redundant_widths": (text, f"{', '.join(REDUNDANT_WIDTHS)}: without --max-size, a layer's width that a wider "
                                "one runs no slower on --hw is trained at that width, never proposed, or kept"),

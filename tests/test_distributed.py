@@ -76,15 +76,15 @@ def test_a_search_under_torchrun_records_the_history_of_one_process(tmp_path, di
     agrees to within one image (0.5 points covers one on either digits split) and CE to 1 % for all
     candidates but at most one, which may differ by up to 10 % (its objective by up to 0.05).
 
-    Random search proposes: its allocations are keyed by (seed, step), so the differences below
-    cannot change which allocations are sampled. AMED's sampler, which runs on rank 0 alone, feeds
-    them back through its rewards, and on one CPU its third proposal differed in one layer.
-
     Not to float rounding: after the first SGD step the weights differ by float rounding (1e-8),
     and a weight that sits on a rounding boundary of its bits then lands on the other side, a whole
     LSQ step away. Usually CE then differs by up to 0.5 % after three steps (measured, reference
     model); on one CPU one candidate of four differed by 8 % (0.2019 against 0.2187) and one
-    validation image, with the other three equal to 4 digits."""
+    validation image, with the other three equal to 4 digits. Hence random search at 4 and 8 bits:
+    its allocations are keyed by (seed, step), so these differences cannot change which are sampled
+    (AMED's sampler, on rank 0 alone, feeds them back through its rewards: on another CPU its third
+    proposal differed in one layer), and without 2-bit layers a step is a small move (at {2,3,4,8}
+    two candidates of four differed by 9 and 13 % in CE on that CPU)."""
     single, double = tmp_path / "one", tmp_path / "two"
     for out, nproc in ((single, 0), (double, 2)):
         done = _search(tmp_path, out, digits_checkpoint, "--method=random", "--bits=4,8", nproc=nproc)

@@ -66,25 +66,26 @@ def _search(tmp_path: Path, out: Path, checkpoint: Path, *extra: str, nproc: int
         launcher += ["-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}"]
     command = [*launcher, "-m", "amed.cli", "search", f"--out={out}", "--dataset=digits", f"--weights={checkpoint}",
                "--steps=4", "--batches-per-step=3", "--final-batches=3", "--final-points=2", "--baselines=false",
-               "--device=cpu", "--threads=1", "--seed=5", "--progress=false", *extra]  # fmt: skip
+               "--device=cpu", "--threads=1", "--seed=12", "--progress=false", *extra]  # fmt: skip
     return subprocess.run(command, capture_output=True, text=True, timeout=600, env=env, cwd=tmp_path)
 
 
 def test_a_search_under_torchrun_records_the_history_of_one_process(tmp_path, digits_checkpoint):
     """Rank 0 samples and writes; both ranks fine-tune each candidate on half of every batch, batch
-    norm over the whole batch. Same seed, same global batch: the same allocations are sampled, top-1
-    agrees to within one image (0.5 points covers one on either digits split) and CE to 1 % for all
-    candidates but at most one, which may differ by up to 10 % (its objective by up to 0.05).
+    norm over the whole batch. Same seed, same global batch: the same allocations are sampled and
+    the same chosen and Pareto allocations trained; top-1 agrees to within one image (0.5 points
+    covers one on either digits split), CE to 5 % and the objective to 0.02.
 
     Not to float rounding: after the first SGD step the weights differ by float rounding (1e-8),
     and a weight that sits on a rounding boundary of its bits then lands on the other side, a whole
-    LSQ step away. Usually CE then differs by up to 0.5 % after three steps (measured, reference
-    model); on one CPU one candidate of four differed by 8 % (0.2019 against 0.2187) and one
-    validation image, with the other three equal to 4 digits. Hence random search at 4 and 8 bits:
-    its allocations are keyed by (seed, step), so these differences cannot change which are sampled
-    (AMED's sampler, on rank 0 alone, feeds them back through its rewards: on another CPU its third
-    proposal differed in one layer), and without 2-bit layers a step is a small move (at {2,3,4,8}
-    two candidates of four differed by 9 and 13 % in CE on that CPU)."""
+    LSQ step away. Here two candidates of four differed by 3.1 % and 2.3 % in CE (objective 0.003);
+    both ranks training on the whole batch gave the same figures, so the rounding of global batch
+    norm's sums is enough to cause them. Hence random search at 4 and 8 bits: its allocations are
+    keyed by (seed, step), so these differences cannot change which are sampled (AMED's sampler, on
+    rank 0 alone, feeds them back through its rewards: on one CPU its third proposal differed in one
+    layer), and without 2-bit layers a step is a small move (at {2,3,4,8} two candidates of four
+    differed by 9 and 13 % in CE). That the ranks' gradients are averaged is checked to 1e-5 by
+    `test_two_gloo_processes_match_one_process`."""
     single, double = tmp_path / "one", tmp_path / "two"
     for out, nproc in ((single, 0), (double, 2)):
         done = _search(tmp_path, out, digits_checkpoint, "--method=random", "--bits=4,8", nproc=nproc)
@@ -94,14 +95,13 @@ def test_a_search_under_torchrun_records_the_history_of_one_process(tmp_path, di
     assert [r["bits"] for r in one] == [r["bits"] for r in two] and len(one) == 4
     for a, b in zip(one, two):
         assert b["top1"] == pytest.approx(a["top1"], abs=0.5) and b["top5"] == pytest.approx(a["top5"], abs=0.5)
-        assert b["ce"] == pytest.approx(a["ce"], rel=0.1) and b["objective"] == pytest.approx(a["objective"], abs=0.05)
-    close = [b["ce"] == pytest.approx(a["ce"], rel=0.01) and b["objective"] == pytest.approx(a["objective"], abs=0.01)
-             for a, b in zip(one, two)]  # fmt: skip
-    assert sum(close) >= len(close) - 1
+        assert b["ce"] == pytest.approx(a["ce"], rel=0.05) and b["objective"] == pytest.approx(a["objective"], abs=0.02)
     finals = [json.loads((out / store.SEARCH_FILE).read_text()) for out in (single, double)]
     assert finals[0]["final"]["bits"] == finals[1]["final"]["bits"]
     assert finals[1]["final"]["test_top1"] == pytest.approx(finals[0]["final"]["test_top1"], abs=0.5)
-    assert len(finals[1]["final_pareto"]) == len(finals[0]["final_pareto"])
+    # seed 12's one Pareto point leads every other candidate by two validation images: rounding cannot move it
+    assert [p["bits"] for p in finals[1]["final_pareto"]] == [p["bits"] for p in finals[0]["final_pareto"]]
+    assert len(finals[0]["final_pareto"]) == 1
 
 
 def test_a_refused_search_under_torchrun_stops_every_rank(tmp_path, digits_checkpoint):

@@ -26,6 +26,11 @@ def test_a_uniform_baseline_is_measured_again_to_the_same_figures(tmp_path, digi
     assert (again["test_top1"], again["val_top1"]) == (four["test_top1"], four["val_top1"])
     assert again["latency_ms"] == round(four["latency_ms"], 6)
     assert other["bits"][0] == 8 and other["latency_ms"] < again["latency_ms"]
+    clipped = subprocess.run([sys.executable, str(SCRIPT), str(tmp_path / "run"), "--bits", f"4*{width}",
+                              "--max-grad-norm", "1e-9"], capture_output=True, text=True, check=True)  # fmt: skip
+    clipped = json.loads(clipped.stdout)
+    assert clipped["max_grad_norm"] == 1e-9 and again["max_grad_norm"] is None
+    assert again["val_ce"] == four["val_ce"] and clipped["val_ce"] != four["val_ce"]
 
 
 def test_a_wrong_allocation_is_named_before_any_training(tmp_path):
@@ -37,5 +42,8 @@ def test_a_wrong_allocation_is_named_before_any_training(tmp_path):
     for bits, words in (("4*3", "need 2 widths"), ("4,5", "including 5"), ("4,x", "is not B or B*N")):
         done = subprocess.run([sys.executable, str(SCRIPT), str(run_dir), "--bits", bits], capture_output=True, text=True)
         assert done.returncode == 2 and words in done.stderr, done.stderr
+    done = subprocess.run([sys.executable, str(SCRIPT), str(run_dir), "--bits", "4,4", "--max-grad-norm", "-1"],
+                          capture_output=True, text=True)  # fmt: skip
+    assert done.returncode == 2 and "--max-grad-norm must be a positive number" in done.stderr, done.stderr
     done = subprocess.run([sys.executable, str(SCRIPT), str(tmp_path / "nowhere"), "--bits", "4"], capture_output=True, text=True)
     assert done.returncode == 2 and "nowhere" in done.stderr and "Traceback" not in done.stderr

@@ -203,6 +203,25 @@ def test_a_cosine_candidate_decays_its_learning_rate(digits_checkpoint, tmp_path
     assert "(cosine)" in config.budget()
 
 
+def test_max_grad_norm_reaches_every_fine_tune(digits_checkpoint, tmp_path):
+    """A clip far below the gradient's norm changes a candidate's and a final model's figures; one far
+    above it changes nothing (torch then scales by exactly 1)."""
+    figures = {}
+    for clip in (None, 1e-9, 1e9):
+        config = quick_config(tmp_path / str(clip), digits_checkpoint, batches_per_step=2, final_batches=2,
+                              max_grad_norm=clip)  # fmt: skip
+        engine = Search(config, progress=False)
+        engine._build()
+        bits = [2] * len(engine.searched)
+        figures[clip] = (engine.evaluator.candidate(bits, 1), engine.evaluator.final(bits))
+    assert figures[1e9] == figures[None]
+    assert figures[1e-9][0] != figures[None][0] and figures[1e-9][1] != figures[None][1]
+    for bad in (0, -1.0, float("nan"), True):
+        with pytest.raises(ConfigError, match="--max-grad-norm must be a positive number") as info:
+            SearchConfig(max_grad_norm=bad)
+        assert info.value.field == "max_grad_norm"
+
+
 def test_a_cosine_candidate_needs_the_checkpoint_protocol():
     with pytest.raises(ConfigError, match="--candidate-schedule cosine needs --protocol checkpoint") as info:
         SearchConfig(protocol="continued", candidate_schedule="cosine")

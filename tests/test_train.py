@@ -11,7 +11,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from amed.errors import ConfigError
-from amed.train import evaluate, make_optimizer, make_scheduler, run_finetune
+from amed.train import evaluate, make_optimizer, make_scheduler, run_finetune, train_one_epoch
 
 
 class FixedLogits(nn.Module):
@@ -67,6 +67,25 @@ def test_step_sizes_get_no_weight_decay():
     groups = make_optimizer(model, lr=0.1, weight_decay=0.5).param_groups
     assert groups[0]["weight_decay"] == 0.5 and len(groups[0]["params"]) == 4
     assert groups[1]["weight_decay"] == 0.0 and len(groups[1]["params"]) == 4
+
+
+@pytest.mark.parametrize("fraction", [0.25, 1.0, 4.0])
+def test_a_clipped_step_is_the_gradient_scaled_down_to_the_norm(fraction):
+    """Plain SGD, one batch: the step is -lr * g * min(1, c / |g|), with |g| the L2 norm over every
+    parameter's gradient together (torch adds 1e-6 to |g| in the ratio)."""
+    torch.manual_seed(0)
+    model = nn.Linear(4, 3)
+    images, target = torch.randn(8, 4) * 10, torch.randint(0, 3, (8,))
+    nn.functional.cross_entropy(model(images), target).backward()
+    grads = [p.grad.clone() for p in model.parameters()]
+    norm = math.sqrt(sum(float(g.pow(2).sum()) for g in grads))
+    before = [p.detach().clone() for p in model.parameters()]
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.0)
+    train_one_epoch(model, [(images, target)], optimizer, max_grad_norm=fraction * norm)
+    factor = min(1.0, fraction * norm / (norm + 1e-6))
+    for p, b, g in zip(model.parameters(), before, grads):
+        torch.testing.assert_close(p.detach(), b - 0.1 * factor * g, rtol=1e-5, atol=1e-7)
+    assert fraction <= 1 or factor == 1.0
 
 
 def test_finetune_command_writes_a_loadable_checkpoint_and_is_deterministic(tmp_path):

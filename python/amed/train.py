@@ -171,12 +171,16 @@ def train_one_epoch(
     progress: bool = False,
     desc: str = "train",
     lr_at: Callable[[int], float] | None = None,
+    max_grad_norm: float | None = None,
 ) -> Metrics:
     """One pass of SGD over `loader` (weights and LSQ step sizes alike); returns training metrics.
 
     `loader` is any iterable of (images, target) batches. `lr_at(i)`, when given, sets every
     group's learning rate before batch i (a per-batch schedule). `device`: where the batches go
-    (None: the model's device).
+    (None: the model's device). `max_grad_norm`, when given, rescales each batch's gradient to at
+    most that global L2 norm (torch's `clip_grad_norm_`; after DDP's averaging, so every rank
+    clips alike): a low-bit model's gradient can grow a hundredfold within a few batches and
+    collapse it to one class (docs/search.md).
 
     With a DistributedDataParallel `model`, every rank must iterate the same global batches (the
     same loader and seed); rank r trains on rows r, r + W, ... of each, its summed loss multiplied
@@ -210,6 +214,8 @@ def train_one_epoch(
             loss = nn.functional.cross_entropy(logits, target)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        if max_grad_norm is not None:
+            nn.utils.clip_grad_norm_(module.parameters(), max_grad_norm)
         optimizer.step()
         summed = float(loss_sum.detach()) if world > 1 else float(loss.detach()) * batch
         meter.update(logits.detach(), target, summed)

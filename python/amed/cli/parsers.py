@@ -45,6 +45,8 @@ SEARCH_OPTIONS: dict[str, tuple[Callable[[str], Any], str]] = {
     "final_batches": (integer(0), "fine-tune batches of every model of the final stage (chosen, Pareto points, "
                                   "uniform baselines), each then tested once; " + PER_MODEL.format(256, 128, 64)),  # fmt: skip
     "final_lr": (number, "peak SGD learning rate of the final stage (cosine decay)"),
+    "max_grad_norm": (optional(number), "clip every fine-tune's gradient (candidates and final stage) to this "
+                                        "global L2 norm (default: none; docs/search.md)"),
     "final_points": (integer(0), "models of the search's Pareto front given the final budget, chosen included"),
     "baselines": (boolean, "also train the uniform baselines (every bit choice and 8) in the final stage"),
     "alpha": (number, "weight of the cross-entropy ratio in the objective"),

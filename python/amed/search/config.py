@@ -113,6 +113,7 @@ class SearchConfig:
     ``weights``: None starts from the converged 8-bit checkpoint of ``amed pretrain`` (trained and
     cached on first use), "none" from random weights, "torchvision" or a path from those weights.
     ``steps``, ``batches_per_step``, ``final_batches``: None takes the model's `MODEL_BUDGETS`.
+    ``max_grad_norm``: None, or the global L2 norm every fine-tune's gradient is clipped to.
     ``device``: auto, cpu, cuda or cuda:N (`amed.device`); results are reproducible per device, not
     across devices (docs/scale.md), so a resumed search keeps its device.
     ``threads``: torch's intra-op threads. One by default: the result is then bit-identical on
@@ -132,6 +133,7 @@ class SearchConfig:
     candidate_schedule: str = "constant"
     final_batches: Optional[int] = None
     final_lr: float = 0.01
+    max_grad_norm: Optional[float] = None
     final_points: int = 3
     baselines: bool = True
     alpha: float = 1.0
@@ -184,7 +186,7 @@ class SearchConfig:
                 raise ConfigError(f"{_flag(name)} must be a finite number, got {value!r}", field=name)
             if value < 0 or (value == 0 and name in ("candidate_lr", "temperature", "ema")):
                 raise ConfigError(f"{_flag(name)} must be positive, got {value!r}", field=name)
-        for name in ("max_size", "max_latency"):
+        for name in ("max_size", "max_latency", "max_grad_norm"):
             value = getattr(self, name)
             if value is None:
                 continue

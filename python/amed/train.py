@@ -179,8 +179,8 @@ def train_one_epoch(
     group's learning rate before batch i (a per-batch schedule). `device`: where the batches go
     (None: the model's device). `max_grad_norm`, when given, rescales each batch's gradient to at
     most that global L2 norm (torch's `clip_grad_norm_`; after DDP's averaging, so every rank
-    clips alike): a low-bit model's gradient can grow a hundredfold within a few batches and
-    collapse it to one class (docs/search.md).
+    clips alike): a low-bit model's gradient can grow a hundredfold within a few dozen batches
+    and collapse it to one class (docs/search.md).
 
     With a DistributedDataParallel `model`, every rank must iterate the same global batches (the
     same loader and seed); rank r trains on rows r, r + W, ... of each, its summed loss multiplied

@@ -253,3 +253,43 @@ fn corrupt_state_documents_are_typed_errors() {
         );
     }
 }
+
+#[test]
+fn set_scores_replaces_s_and_keeps_the_chain() {
+    let mut sampler = Sampler::new(zeros(2, 0.25)).unwrap();
+    sampler.propose();
+    let (current, steps) = (sampler.current().to_vec(), sampler.steps());
+    let fitted = vec![vec![0.5, -1.0, 0.0, 2.0], vec![0.0, 0.0, 3.0, 0.0]];
+    sampler.set_scores(&fitted).unwrap();
+    assert_eq!(sampler.scores(), fitted);
+    assert_eq!(
+        (sampler.current().to_vec(), sampler.steps()),
+        (current, steps)
+    );
+    // π = softmax(S / T) at T = 1: row 1 = (1, 1, e^3, 1) / (3 + e^3).
+    let pi = &sampler.marginals()[1];
+    assert!((pi[2] - 3.0_f64.exp() / (3.0 + 3.0_f64.exp())).abs() < 1e-15);
+}
+
+#[test]
+fn set_scores_rejects_a_bad_matrix_and_keeps_s() {
+    let mut sampler = Sampler::new(zeros(2, 0.25)).unwrap();
+    sampler.update(&[1, 0], Outcome::Feasible(1.0)).unwrap();
+    let before = sampler.scores();
+    for (bad, says) in [
+        (vec![vec![0.0; 4]], "has 1 rows, expected 2"),
+        (
+            vec![vec![0.0; 4], vec![0.0; 3]],
+            "row 1 has 3 entries, expected 4",
+        ),
+        (
+            vec![vec![0.0; 4], vec![0.0, f64::NAN, 0.0, 0.0]],
+            "row 1 has a non-finite entry",
+        ),
+    ] {
+        let err = sampler.set_scores(&bad).unwrap_err();
+        assert!(matches!(err, SimError::Sampler { .. }), "{err:?}");
+        assert!(err.to_string().contains(says), "{err}");
+        assert_eq!(sampler.scores(), before);
+    }
+}

@@ -205,6 +205,12 @@ impl PySampler {
         })
     }
 
+    /// Replaces the score matrix S (one row per layer, one entry per bitwidth); the chain's state
+    /// and random stream are kept. A wrong shape or a non-finite entry raises and changes nothing.
+    fn set_scores(&self, py: Python<'_>, scores: Vec<Vec<f64>>) -> PyResult<()> {
+        guard(py, || self.lock(py).set_scores(&scores).into_py_result(py))
+    }
+
     /// π_l = softmax(S_l / T) per layer: the proposal distributions.
     fn marginals(&self, py: Python<'_>) -> Vec<Vec<f64>> {
         self.lock(py).marginals()

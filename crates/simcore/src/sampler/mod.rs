@@ -168,6 +168,17 @@ impl Sampler {
             .collect()
     }
 
+    /// Replaces S (rows, one per layer) with an estimate made outside the sampler, e.g. a fit of
+    /// the log-objective to every allocation evaluated so far. The chain's state, counters and
+    /// random stream are kept; the next sweep proposes from the new S. S is left unchanged when
+    /// `scores` has the wrong shape or a non-finite entry.
+    pub fn set_scores(&mut self, scores: &[Vec<f64>]) -> Result<()> {
+        state::check_scores(&self.config, scores)?;
+        self.scores = scores.concat();
+        self.weights_fresh = false;
+        Ok(())
+    }
+
     /// π_l = softmax(S_l / T) for every layer: Algorithm 1's proposal distributions.
     pub fn marginals(&self) -> Vec<Vec<f64>> {
         self.softmax_rows(1.0 / self.config.temperature)

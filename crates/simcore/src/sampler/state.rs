@@ -62,27 +62,7 @@ impl Sampler {
             ));
         }
         state.config.validate()?;
-        let (layers, k) = (state.config.num_layers, state.config.bits.len());
-        if state.scores.len() != layers {
-            return Err(invalid(
-                "scores",
-                format!("has {} rows, expected {layers}", state.scores.len()),
-            ));
-        }
-        for (layer, row) in state.scores.iter().enumerate() {
-            if row.len() != k {
-                return Err(invalid(
-                    "scores",
-                    format!("row {layer} has {} entries, expected {k}", row.len()),
-                ));
-            }
-            if row.iter().any(|s| !s.is_finite()) {
-                return Err(invalid(
-                    "scores",
-                    format!("row {layer} has a non-finite entry"),
-                ));
-            }
-        }
+        check_scores(&state.config, &state.scores)?;
         let current = state.config.indices_of(&state.current, "current")?;
         let scores = state.scores.concat();
         Ok(Self::assemble(
@@ -93,4 +73,30 @@ impl Sampler {
             [state.steps, state.updates, state.accepted],
         ))
     }
+}
+
+/// `scores` as a score matrix for `config`: one row per layer, one finite entry per bitwidth.
+pub(super) fn check_scores(config: &SamplerConfig, scores: &[Vec<f64>]) -> Result<()> {
+    let (layers, k) = (config.num_layers, config.bits.len());
+    if scores.len() != layers {
+        return Err(invalid(
+            "scores",
+            format!("has {} rows, expected {layers}", scores.len()),
+        ));
+    }
+    for (layer, row) in scores.iter().enumerate() {
+        if row.len() != k {
+            return Err(invalid(
+                "scores",
+                format!("row {layer} has {} entries, expected {k}", row.len()),
+            ));
+        }
+        if row.iter().any(|s| !s.is_finite()) {
+            return Err(invalid(
+                "scores",
+                format!("row {layer} has a non-finite entry"),
+            ));
+        }
+    }
+    Ok(())
 }

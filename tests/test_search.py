@@ -259,6 +259,7 @@ def test_same_seed_same_history(tmp_path, digits_checkpoint):
         ("--hw", "tpu", ["scalesim", "eyeriss"]),
         ("--method", "greedy", ["amed", "random", "uniform-B"]),
         ("--choose", "fastest", ["objective", "accuracy"]),
+        ("--score-update", "adam", ["ema", "ridge"]),
     ],
 )
 def test_unknown_names_list_the_valid_ones(tmp_path, capsys, option, value, names):

@@ -151,12 +151,23 @@ def test_sampler_settings_bind_only_amed_runs():
     # A random-search run is the same run whatever the AMED sampler's settings: a study that only
     # changes those can share its random runs with another.
     for name, value in (("temperature", 0.1), ("ema", 0.5), ("score_init", "uniform"), ("reward", "log10"),
-                        ("infeasible_penalty", 1.0)):  # fmt: skip
+                        ("score_update", "ridge"), ("infeasible_penalty", 1.0)):  # fmt: skip
         for method, expected in (("random", []), ("uniform-4", []), ("amed", [name])):
             saved = SearchConfig(dataset="digits", method=method)
             now = SearchConfig(dataset="digits", method=method, **{name: value})
             assert now.mismatches(saved) == expected, (name, method)
     assert SearchConfig(dataset="digits", method="random", beta=2).mismatches(SearchConfig(dataset="digits", method="random")) == ["beta"]
+
+
+def test_the_ridge_update_resumes_exactly(tmp_path):
+    # Stopped once the fit has replaced the scores: the checkpoint carries every sample it refits to.
+    from amed.search.score_fit import RIDGE_WARMUP
+
+    straight, stopped = tmp_path / "straight", tmp_path / "stopped"
+    run(_config(straight, score_update="ridge", steps=RIDGE_WARMUP + 3), progress=False)
+    run(_config(stopped, score_update="ridge", steps=RIDGE_WARMUP + 1), progress=False)
+    run(_config(stopped, score_update="ridge", steps=RIDGE_WARMUP + 3), resume=True, progress=False)
+    assert _history(stopped) == _history(straight)
 
 
 def test_the_papers_continued_protocol_resumes_exactly(tmp_path):

@@ -14,7 +14,7 @@ from typing import Any, Callable, NoReturn
 
 from amed.search.config import (
     CANDIDATE_SCHEDULES, CHOICE_RULES, METHODS, MODEL_BUDGETS, PROTOCOLS, REDUNDANT_WIDTHS, REWARDS, SCORE_INITS,
-    SearchConfig,
+    SCORE_UPDATES, SearchConfig,
 )
 
 from .options import bits_list, boolean, integer, number, optional, text
@@ -54,6 +54,8 @@ SEARCH_OPTIONS: dict[str, tuple[Callable[[str], Any], str]] = {
     "ema": (number, "EMA weight gamma of the score update, in (0, 1]"),
     "temperature": (number, "softmax temperature T of the sampler"),
     "score_init": (text, f"the sampler's initial scores: {' or '.join(SCORE_INITS)} (U(0,1), as released)"),
+    "score_update": (text, f"how the scores follow the rewards: {' or '.join(SCORE_UPDATES)} (Eqs. 7-8, or a "
+                           "ridge fit to every evaluated sample; docs/sampler.md)"),
     "reward": (text, f"what the sampler is credited: {' or '.join(REWARDS)} (docs/sampler.md)"),
     "threshold": (optional(number), "accuracy fraction (e.g. 0.85) below which the objective is penalised"),
     "penalty": (number, "objective penalty per unit of accuracy below --threshold (log10 units)"),

@@ -23,7 +23,7 @@ from amed.errors import ConfigError
 
 __all__ = [
     "CANDIDATE_SCHEDULES", "CHOICE_RULES", "METHODS", "PROTOCOLS", "REDUNDANT_WIDTHS", "REWARDS", "SCORE_INITS",
-    "SearchConfig", "default_dataset", "parse_bits",
+    "SCORE_UPDATES", "SearchConfig", "default_dataset", "parse_bits",
 ]  # fmt: skip
 
 #: How each step's allocation is chosen: the AMED sampler, a uniformly random allocation
@@ -43,11 +43,14 @@ CHOICE_RULES = ("objective", "accuracy")
 REWARDS = ("normalized", "log10")
 #: The score matrix's start: all zeros, or U(0, 1) entries as released.
 SCORE_INITS = ("zeros", "uniform")
+#: How the score matrix follows the rewards: the paper's exponential average (Eqs. 7-8), or a
+#: ridge fit of the objective to every evaluated allocation (docs/sampler.md §7).
+SCORE_UPDATES = ("ema", "ridge")
 #: A width the hardware runs no faster than a wider one in some layer: trained at the wider width,
 #: never proposed, or searched like any other (docs/search.md).
 REDUNDANT_WIDTHS = ("promote", "drop", "keep")
 #: Settings that only the AMED sampler reads: a random or uniform run is the same run whatever they say.
-_SAMPLER_FIELDS = {"ema", "temperature", "score_init", "reward", "infeasible_penalty"}
+_SAMPLER_FIELDS = {"ema", "temperature", "score_init", "score_update", "reward", "infeasible_penalty"}
 
 _FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
 
@@ -108,7 +111,8 @@ class SearchConfig:
     runs no slower on ``hw`` (`SearchCosts.replacements`): "promote" trains every proposal of it at
     that wider width, "drop" takes it out of the layer's choices, "keep" leaves it be.
     Sampler: ``ema`` (gamma of Eq. 7), ``temperature`` (T of Algorithm 1), ``score_init`` (S_0),
-    ``reward`` (what Eq. 8 credits), ``infeasible_penalty`` (None: the literal size mask of Eq. 8;
+    ``score_update`` (Eq. 7's average or a ridge fit, `SCORE_UPDATES`), ``reward`` (what Eq. 8
+    credits), ``infeasible_penalty`` (None: the literal size mask of Eq. 8;
     a value v: over-cap samples are credited -v).
     ``weights``: None starts from the converged 8-bit checkpoint of ``amed pretrain`` (trained and
     cached on first use), "none" from random weights, "torchvision" or a path from those weights.
@@ -141,6 +145,7 @@ class SearchConfig:
     ema: float = 0.05
     temperature: float = 0.3
     score_init: str = "zeros"
+    score_update: str = "ema"
     reward: str = "normalized"
     threshold: Optional[float] = None
     penalty: float = 1.0
@@ -197,6 +202,7 @@ class SearchConfig:
         if self.threshold is not None and not 0 <= self.threshold <= 1:
             raise ConfigError(f"--threshold is an accuracy fraction in [0, 1], got {self.threshold!r}", field="threshold")
         for name, valid in (("protocol", PROTOCOLS), ("reward", REWARDS), ("score_init", SCORE_INITS),
+                            ("score_update", SCORE_UPDATES),
                             ("redundant_widths", REDUNDANT_WIDTHS), ("candidate_schedule", CANDIDATE_SCHEDULES),
                             ("choose", CHOICE_RULES)):
             if getattr(self, name) not in valid:

@@ -14,6 +14,8 @@ import numpy as np
 
 from amed.simcore import Sampler
 
+from .score_fit import ridge_scores
+
 __all__ = ["AmedProposer", "RandomProposer", "UniformProposer", "make_proposer", "normalized_reward"]
 
 #: Floor of the reward spread, so the first samples (spread near 0) are not blown up.
@@ -39,11 +41,22 @@ class AmedProposer:
     """Algorithm 1 in Rust: a layerwise Metropolis-Hastings sweep over the score matrix.
 
     With ``reward="normalized"`` the sampler is credited `normalized_reward` of each log10
-    objective against the earlier ones, starting from the uniform 8-bit reference's 0.
+    objective against the earlier ones, starting from the uniform 8-bit reference's 0. With
+    ``score_update="ridge"`` S is refitted to every evaluated sample after each update once there
+    are enough of them (`ridge_scores`), replacing Eq. 7-8's estimate.
     """
 
-    def __init__(self, sampler: Sampler, reward: str, rewards: Sequence[float] = (0.0,)) -> None:
+    def __init__(
+        self,
+        sampler: Sampler,
+        reward: str,
+        rewards: Sequence[float] = (0.0,),
+        score_update: str = "ema",
+        samples: Sequence[tuple[Sequence[int], float]] = (),
+    ) -> None:
         self.sampler, self.reward, self.rewards = sampler, reward, list(rewards)
+        self.score_update = score_update
+        self.samples = [(list(bits), float(value)) for bits, value in samples]
 
     def propose(self, step: int, draw: int = 0) -> tuple[list[int], int]:
         """The next allocation and how many layer moves the sweep accepted. A step's later draws
@@ -58,13 +71,19 @@ class AmedProposer:
             if self.reward == "normalized":
                 credit = normalized_reward(value, self.rewards)
             self.rewards.append(value)
+            self.samples.append((list(bits), float(value)))
         self.sampler.update(list(bits), credit, feasible)
+        if self.score_update == "ridge":
+            fitted = ridge_scores(self.samples, self.sampler.bits)
+            if fitted is not None:
+                self.sampler.set_scores(fitted)
 
     def marginals(self) -> list[list[float]]:
         return self.sampler.marginals()
 
     def state(self) -> Optional[dict]:
-        return {"sampler": self.sampler.state_json(), "rewards": self.rewards}
+        return {"sampler": self.sampler.state_json(), "rewards": self.rewards,
+                "samples": [[bits, value] for bits, value in self.samples]}  # fmt: skip
 
 
 class RandomProposer:
@@ -125,7 +144,9 @@ def make_proposer(
         return RandomProposer(num_layers, config.bits, config.seed, choices)
     if saved_state is not None:
         sampler = Sampler.from_state_json(saved_state["sampler"])
-        return AmedProposer(sampler, config.reward, saved_state["rewards"])
+        # Checkpoints written before the ridge update kept no samples; they only ever used Eq. 7-8.
+        samples = saved_state.get("samples", [])
+        return AmedProposer(sampler, config.reward, saved_state["rewards"], config.score_update, samples)
     sampler = Sampler(
         num_layers,
         list(config.bits),
@@ -136,4 +157,4 @@ def make_proposer(
         infeasible_penalty=config.infeasible_penalty,
         choices=choices,
     )
-    return AmedProposer(sampler, config.reward)
+    return AmedProposer(sampler, config.reward, score_update=config.score_update)

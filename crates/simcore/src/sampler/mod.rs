@@ -173,7 +173,7 @@ impl Sampler {
     /// random stream are kept; the next sweep proposes from the new S. S is left unchanged when
     /// `scores` has the wrong shape or a non-finite entry.
     pub fn set_scores(&mut self, scores: &[Vec<f64>]) -> Result<()> {
-        state::check_scores(&self.config, scores)?;
+        state::check_rows(&self.config, "scores", scores)?;
         self.scores = scores.concat();
         self.weights_fresh = false;
         Ok(())
@@ -372,31 +372,7 @@ impl Sampler {
     /// takes one sweep. A cheap surrogate objective (e.g. negative per-layer latency) that keeps
     /// the whole loop in Rust.
     pub fn run_additive(&mut self, rounds: u64, table: &[Vec<f64>]) -> Result<()> {
-        let k = self.config.bits.len();
-        if table.len() != self.config.num_layers {
-            return Err(invalid(
-                "table",
-                format!(
-                    "has {} rows, expected {}",
-                    table.len(),
-                    self.config.num_layers
-                ),
-            ));
-        }
-        for (layer, row) in table.iter().enumerate() {
-            if row.len() != k {
-                return Err(invalid(
-                    "table",
-                    format!("row {layer} has {} entries, expected {k}", row.len()),
-                ));
-            }
-            if row.iter().any(|x| !x.is_finite()) {
-                return Err(invalid(
-                    "table",
-                    format!("row {layer} has a non-finite entry"),
-                ));
-            }
-        }
+        state::check_rows(&self.config, "table", table)?;
         let mut allocation = self.current.clone();
         for _ in 0..rounds {
             allocation.copy_from_slice(&self.current);

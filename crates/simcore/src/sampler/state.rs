@@ -62,7 +62,7 @@ impl Sampler {
             ));
         }
         state.config.validate()?;
-        check_scores(&state.config, &state.scores)?;
+        check_rows(&state.config, "scores", &state.scores)?;
         let current = state.config.indices_of(&state.current, "current")?;
         let scores = state.scores.concat();
         Ok(Self::assemble(
@@ -75,25 +75,26 @@ impl Sampler {
     }
 }
 
-/// `scores` as a score matrix for `config`: one row per layer, one finite entry per bitwidth.
-pub(super) fn check_scores(config: &SamplerConfig, scores: &[Vec<f64>]) -> Result<()> {
+/// `rows` as a layers × bitwidths matrix for `config` (a score matrix or a reward table): one
+/// row per layer, one finite entry per bitwidth; errors name `field`.
+pub(super) fn check_rows(config: &SamplerConfig, field: &str, rows: &[Vec<f64>]) -> Result<()> {
     let (layers, k) = (config.num_layers, config.bits.len());
-    if scores.len() != layers {
+    if rows.len() != layers {
         return Err(invalid(
-            "scores",
-            format!("has {} rows, expected {layers}", scores.len()),
+            field,
+            format!("has {} rows, expected {layers}", rows.len()),
         ));
     }
-    for (layer, row) in scores.iter().enumerate() {
+    for (layer, row) in rows.iter().enumerate() {
         if row.len() != k {
             return Err(invalid(
-                "scores",
+                field,
                 format!("row {layer} has {} entries, expected {k}", row.len()),
             ));
         }
         if row.iter().any(|s| !s.is_finite()) {
             return Err(invalid(
-                "scores",
+                field,
                 format!("row {layer} has a non-finite entry"),
             ));
         }

@@ -81,3 +81,17 @@ def test_set_scores_rejects_a_bad_matrix_naming_the_field(scores, message):
         sampler.set_scores(scores)
     assert caught.value.field == "scores"
     assert sampler.scores() == before
+
+
+@pytest.mark.parametrize(
+    "samples",
+    ["junk", [[[2, 2], 0.1]], [[[2, 2, 5], 0.1]], [[[2, 2, 2], "x"]], [[[2, 2, 2], float("nan")]], [[[2, 2, True], 0.1]]],
+)
+def test_a_damaged_saved_sample_list_is_refused_naming_the_field(samples):
+    from amed.search import SearchConfig
+    from amed.search.proposers import make_proposer
+
+    saved = {"sampler": Sampler(3, BITS, score_init="zeros").state_json(), "rewards": [0.0], "samples": samples}
+    with pytest.raises(SamplerError, match="samples are damaged") as caught:
+        make_proposer(SearchConfig(dataset="digits", score_update="ridge"), 3, saved)
+    assert caught.value.field == "samples"

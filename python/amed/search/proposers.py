@@ -12,6 +12,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
+from amed.errors import SamplerError
 from amed.simcore import Sampler
 
 from .score_fit import ridge_scores
@@ -132,6 +133,30 @@ class UniformProposer:
         return None
 
 
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _saved_samples(saved_state: dict, num_layers: int, bits: Sequence[int]) -> list:
+    """The evaluated samples a saved AMED state carries, each [bitwidth per layer, objective];
+    a damaged list is refused before the ridge fit could trip on it. Checkpoints written before
+    the ridge update kept none; they only ever used Eq. 7-8."""
+    samples = saved_state.get("samples", [])
+
+    def valid(sample) -> bool:
+        return (isinstance(sample, list) and len(sample) == 2 and isinstance(sample[0], list)
+                and len(sample[0]) == num_layers and all(b in bits and _is_number(b) for b in sample[0])
+                and _is_number(sample[1]))  # fmt: skip
+
+    if not isinstance(samples, list) or not all(valid(s) for s in samples):
+        raise SamplerError(
+            f"the saved search state's samples are damaged: each must be [{num_layers} bitwidths from "
+            f"{','.join(map(str, bits))}, a finite objective]",
+            field="samples",
+        )
+    return samples
+
+
 def make_proposer(
     config, num_layers: int, saved_state: Optional[dict] = None, choices: Optional[Sequence[Sequence[int]]] = None
 ):
@@ -144,8 +169,7 @@ def make_proposer(
         return RandomProposer(num_layers, config.bits, config.seed, choices)
     if saved_state is not None:
         sampler = Sampler.from_state_json(saved_state["sampler"])
-        # Checkpoints written before the ridge update kept no samples; they only ever used Eq. 7-8.
-        samples = saved_state.get("samples", [])
+        samples = _saved_samples(saved_state, num_layers, sampler.bits)
         return AmedProposer(sampler, config.reward, saved_state["rewards"], config.score_update, samples)
     sampler = Sampler(
         num_layers,

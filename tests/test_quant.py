@@ -19,6 +19,7 @@ from amed.quant import (
     quantize_model,
     set_bits,
 )
+from amed.quant.lsq import ACT_INITS, MSE_GRID, MSE_SAMPLE
 
 BITS = range(2, 9)
 
@@ -120,24 +121,79 @@ def test_output_lies_on_the_grid(bits):
     assert levels.min() >= q_n and levels.max() <= q_p
 
 
+def _mse_grid_step(x: torch.Tensor, q_n: int, q_p: int, peak: float | None = None) -> float:
+    """The MSE initialisation's step, by a plain loop over its candidates (float64; the grid from
+    `peak`, by default max|x|)."""
+    v = x.double().flatten()
+    peak = v.abs().max().item() if peak is None else peak
+    best = None
+    for k in range(1, MSE_GRID + 1):
+        s = k / MSE_GRID * peak / q_p
+        err = ((torch.round(torch.clamp(v / s, q_n, q_p)) * s - v) ** 2).sum().item()
+        if best is None or err < best[0]:
+            best = (err, s)
+    return best[1]
+
+
+@pytest.mark.parametrize("act_init", ACT_INITS)
 @pytest.mark.parametrize("bits", (2, 4, 8))
-def test_activation_scale_and_sign_from_first_batch(bits):
+def test_activation_scale_and_sign_from_first_batch(bits, act_init):
     torch.manual_seed(bits)
     relu_out = torch.relu(torch.randn(8, 16))
-    q = LsqQuantizer(bits, kind="act")
+    q = LsqQuantizer(bits, kind="act", act_init=act_init)
     q(relu_out)
     assert not bool(q.signed)
-    assert q.scale.item() == pytest.approx(2 * relu_out.abs().max().item() / (2**bits - 1), rel=1e-6)
+    if act_init == "max":  # Eq. 9
+        expected = 2 * relu_out.abs().max().item() / (2**bits - 1)
+    else:
+        expected = _mse_grid_step(relu_out, 0, 2**bits - 1)
+    assert q.scale.item() == pytest.approx(expected, rel=1e-6)
     # A later batch neither re-initialises nor changes the sign decision.
     q(-5 * relu_out)
     assert not bool(q.signed)
-    assert q.scale.item() == pytest.approx(2 * relu_out.abs().max().item() / (2**bits - 1), rel=1e-6)
+    assert q.scale.item() == pytest.approx(expected, rel=1e-6)
 
     mixed = torch.randn(8, 16)
-    q = LsqQuantizer(bits, kind="act")
+    q = LsqQuantizer(bits, kind="act", act_init=act_init)
     q(mixed)
     assert bool(q.signed)
-    assert q.scale.item() == pytest.approx(2 * mixed.abs().max().item() / (2 ** (bits - 1) - 1), rel=1e-6)
+    q_p = 2 ** (bits - 1) - 1
+    expected = 2 * mixed.abs().max().item() / q_p if act_init == "max" else _mse_grid_step(mixed, -q_p - 1, q_p)
+    assert q.scale.item() == pytest.approx(expected, rel=1e-6)
+
+
+def test_the_mse_step_puts_a_level_where_the_mass_is():
+    """Half zeros, half ones and one outlier at 12, at 2 unsigned bits (levels 0, s, 2s, 3s): s = 1
+    (a candidate: 16/64 * 12 / 3) costs only the outlier's clipping, 9^2; Eq. 9's s = 8 rounds every
+    one to zero."""
+    x = torch.cat([torch.zeros(1000), torch.ones(1000), torch.tensor([12.0])])
+    mse, eq9 = LsqQuantizer(2, kind="act"), LsqQuantizer(2, kind="act", act_init="max")
+    assert torch.equal(mse(x)[:2000], x[:2000]) and mse.scale.item() == pytest.approx(1.0, rel=1e-6)
+    assert not eq9(x)[:2000].any() and eq9.scale.item() == pytest.approx(8.0, rel=1e-6)
+
+
+@pytest.mark.parametrize("bits", (2, 3, 8))
+def test_the_mse_step_beats_eq9_on_a_heavy_tail_and_scores_a_strided_sample(bits):
+    """A ReLU output of 300 000 elements with a far outlier: the step is the best of the grid from
+    the whole tensor's peak on every ceil(N / MSE_SAMPLE)-th element; at 2 and 3 bits its error on
+    the whole tensor is a fifth of Eq. 9's or less."""
+    torch.manual_seed(0)
+    x = torch.relu(torch.randn(300_000))
+    x[123] = 40.0
+    mse, eq9 = LsqQuantizer(bits, kind="act"), LsqQuantizer(bits, kind="act", act_init="max")
+    err_mse, err_eq9 = ((mse(x) - x) ** 2).mean().item(), ((eq9(x) - x) ** 2).mean().item()
+    stride = -(-x.numel() // MSE_SAMPLE)
+    assert stride == 5 and 123 % stride  # the outlier is not in the sample, but sets the grid
+    assert mse.scale.item() == pytest.approx(_mse_grid_step(x[::stride], 0, 2**bits - 1, peak=40.0), rel=1e-6)
+    if bits < 8:  # at 8 bits both are fine, and clipping the unsampled outlier costs the more
+        assert err_mse < 0.2 * err_eq9
+
+
+def test_an_unknown_activation_initialisation_is_refused():
+    with pytest.raises(ValueError, match="act_init must be one of mse, max"):
+        LsqQuantizer(4, kind="act", act_init="percentile")
+    with pytest.raises(ValueError, match="act_init"):
+        QuantConfig(act_init="Eq9")
 
 
 def test_a_loaded_state_decides_the_sign_and_the_initialisation():
@@ -154,10 +210,10 @@ def test_a_loaded_state_decides_the_sign_and_the_initialisation():
     torch.testing.assert_close(fresh(x), signed(x), rtol=0, atol=0)
 
     uncalibrated = LsqQuantizer(4, kind="act").state_dict()
-    fresh.load_state_dict(uncalibrated)  # Eq. 9 runs again on the next batch
+    fresh.load_state_dict(uncalibrated)  # the step is initialised again on the next batch
     big = 10 * torch.relu(torch.randn(8, 16))
     fresh(big)
-    assert fresh.scale.item() == pytest.approx(2 * big.max().item() / 15, rel=1e-6) and not bool(fresh.signed)
+    assert fresh.scale.item() == pytest.approx(_mse_grid_step(big, 0, 15), rel=1e-6) and not bool(fresh.signed)
 
 
 @pytest.mark.parametrize("bits", (2, 3, 8))
@@ -284,9 +340,9 @@ def test_set_bits_keeps_parameters_the_optimizer_holds():
 
     before = {name: p.detach().clone() for name, p in model.named_parameters()}
     loss = nn.functional.cross_entropy(model(x), y)
-    # The re-initialised activation step follows Eq. 9 at 2 unsigned bits.
+    # The re-initialised activation step is the MSE-optimal one at 2 unsigned bits.
     act_in = model[0:3](x)
-    assert layer.act_quantizer.scale.item() == pytest.approx(2 * act_in.abs().max().item() / 3, rel=1e-5)
+    assert layer.act_quantizer.scale.item() == pytest.approx(_mse_grid_step(act_in, 0, 3), rel=1e-5)
     optimizer.zero_grad()
     loss.backward()
     optimizer.step()

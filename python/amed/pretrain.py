@@ -8,7 +8,7 @@ first call and reading it from the cache afterwards:
      search-validation split after every epoch; stops after `patience` epochs without a better
      top-1 and keeps the best epoch's weights.
   2. 8-bit phase: `quantize_model(model, config=QuantConfig(8, 8, edge_bits=8))`, the activation
-     steps set on one training batch (Eq. 9), then `qat_epochs` of LSQ fine-tuning at `qat_lr`.
+     steps initialised on one training batch (`amed.quant.lsq`), then `qat_epochs` of LSQ fine-tuning at `qat_lr`.
 
 The result is `model.pt`, {"model", "dataset", "allocation", "state_dict", "metrics"}, which
 `amed.models.build_model(name, ..., weights=path)` loads as a quantized model.
@@ -45,7 +45,7 @@ from typing import Any
 
 #: Bump when the training procedure changes in a way the Recipe fields do not capture; every
 #: cached entry then gets a new key and is retrained.
-RECIPE_VERSION = 1
+RECIPE_VERSION = 2  # 2: activation steps initialised by MSE, not Eq. 9
 
 _TMP_PREFIX = ".tmp-"
 _TRASH_PREFIX = ".trash-"
@@ -472,7 +472,7 @@ def train_recipe(
             "best_epoch": best_epoch, "wall_s": round(fp32_wall, 1), "history": history}  # fmt: skip
     log(f"FP32: val top-1 {best_top1:.2f}% (best of {len(history)} epochs), {_minutes(fp32_wall)}")
 
-    # Phase 2: 8-bit LSQ. Eq. 9 sets each activation step on the first batch: a training batch.
+    # Phase 2: 8-bit LSQ. Each activation step is initialised on the first batch: a training batch.
     quantize_model(net, config=QuantConfig(8, 8, edge_bits=8))
     net.to(device)
     images, _ = next(iter(data.train))

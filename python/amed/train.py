@@ -186,7 +186,7 @@ def train_one_epoch(
     same loader and seed); rank r trains on rows r, r + W, ... of each, its summed loss multiplied
     by W / (global batch size), so the averaged gradient is the global batch mean even when
     W does not divide the batch. Activation quantizers act as on the whole batch
-    (`amed.quant.lsq.data_parallel_shard`): Eq. 9's max over all ranks, LSQ's gradient scale
+    (`amed.quant.lsq.data_parallel_shard`): the activation steps' initialisation over all ranks, LSQ's gradient scale
     from the global N. The metrics returned are those of all ranks together.
     """
     from amed.quant.lsq import data_parallel_shard
@@ -285,6 +285,7 @@ def run_finetune(
     weights: str | None = None,
     lr: float = 0.01,
     weight_decay: float = 1e-4,
+    act_init: str = "mse",
     schedule: str = "cosine",
     batch_size: int = 128,
     train_subset: int | None = None,
@@ -299,6 +300,7 @@ def run_finetune(
 
     A quantized checkpoint in `weights` (a search's best.pt) keeps its allocation when `bits` is
     None, or takes `bits` on every searchable layer; otherwise None means 8 bits.
+    `act_init`: how activation steps are initialised (`amed.quant.lsq.ACT_INITS`).
 
     `device`: ``auto`` (CUDA when present), ``cpu``, ``cuda`` or ``cuda:N``. Under torchrun every
     process fine-tunes its shard of each batch (DistributedDataParallel; `amed.distributed`) and
@@ -311,7 +313,8 @@ def run_finetune(
     from amed import distributed
     from amed.data import load_data
     from amed.models import build_model
-    from amed.quant import QuantConfig, get_allocation, quantize_model, quantized_layers, set_bits
+    from amed.quant import QuantConfig, get_allocation, quantize_model, quantized_layers, set_act_init, set_bits
+    from amed.quant.lsq import check_act_init
 
     context = distributed.init(device)
     device = context.device
@@ -336,20 +339,25 @@ def run_finetune(
         image_size=data.image_size,
         weights=weights,
     )
+    try:
+        check_act_init(act_init, "--act-init")
+    except ValueError as err:
+        raise ConfigError(str(err), field="act_init") from None
     if quantized_layers(net, include_fixed=True):  # a quantized checkpoint
         if bits == 32:
             raise ConfigError(f"--weights {weights} is quantized: --bits 32 needs a full-precision start", field="bits")
+        set_act_init(net, act_init)
         if bits is not None:
             set_bits(net, bits)
     elif bits != 32:
         try:
-            config = QuantConfig(weight_bits=bits or 8, act_bits=bits or 8)
+            config = QuantConfig(weight_bits=bits or 8, act_bits=bits or 8, act_init=act_init)
         except ValueError as err:
             raise ConfigError(f"--bits: {err}; use 32 for full precision", field="bits") from None
         quantize_model(net, config=config)
     net.to(device)
     if bits != 32:
-        # Eq. 9 sets each activation step on the first batch a quantizer sees: make that a
+        # Each activation step is initialised on the first batch a quantizer sees: make that a
         # training batch rather than the first validation batch (eval mode keeps BN statistics).
         # Every rank sees the same whole batch, so the steps agree across ranks.
         images, _ = next(iter(data.train))
@@ -389,7 +397,7 @@ def run_finetune(
     metrics = {
         "args": {
             "model": model, "dataset": dataset, "bits": bits, "epochs": epochs, "weights": weights,
-            "lr": lr, "weight_decay": weight_decay, "schedule": schedule, "batch_size": batch_size,
+            "lr": lr, "weight_decay": weight_decay, "act_init": act_init, "schedule": schedule, "batch_size": batch_size,
             "train_subset": _optional(train_subset, int), "val_subset": _optional(val_subset, int),
             "seed": seed, "device": str(device), "world_size": context.world_size,
         },

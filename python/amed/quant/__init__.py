@@ -2,7 +2,7 @@
 
 from .lsq import LsqQuantizer, QuantConfig
 from .modules import QConv2d, QLinear
-from .prepare import get_allocation, quantize_model, quantized_layers, set_bits
+from .prepare import get_allocation, quantize_model, quantized_layers, set_act_init, set_bits
 
 __all__ = [
     "LsqQuantizer",
@@ -12,5 +12,6 @@ __all__ = [
     "get_allocation",
     "quantize_model",
     "quantized_layers",
+    "set_act_init",
     "set_bits",
 ]

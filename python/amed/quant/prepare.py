@@ -15,7 +15,7 @@ from torch import nn
 
 from amed.errors import AllocationError
 
-from .lsq import QuantConfig, check_bits
+from .lsq import QuantConfig, check_act_init, check_bits
 from .modules import QConv2d, QLinear
 
 Bits = tuple[int, int]
@@ -56,6 +56,15 @@ def quantize_model(
         wrapper = QConv2d if isinstance(module, nn.Conv2d) else QLinear
         quantized = wrapper(module, weight_bits=bits[0], act_bits=bits[1], searchable=searchable)
         _replace(model, name, quantized)
+    return set_act_init(model, config.act_init)
+
+
+def set_act_init(model: nn.Module, mode: str) -> nn.Module:
+    """How every activation quantizer of `model` initialises its step from now on (``mse`` or
+    ``max``, `amed.quant.lsq.ACT_INITS`); a step already initialised is kept. Returns `model`."""
+    mode = check_act_init(mode)
+    for layer in quantized_layers(model, include_fixed=True).values():
+        layer.act_quantizer.act_init = mode
     return model
 
 
@@ -102,8 +111,8 @@ def set_bits(model: nn.Module, allocation: Mapping[str, object] | Sequence[objec
     `allocation` is {name: (w_bits, a_bits) or bits}, one entry per searchable layer in order, or
     one int for every searchable layer.
 
-    Activation step sizes of layers whose activation bits change are re-initialised by Eq. 9 on the
-    next forward pass; weight step sizes are re-derived from the weights at once.
+    Activation step sizes of layers whose activation bits change are re-initialised on the next
+    forward pass (as `set_act_init` says); weight step sizes are re-derived from the weights at once.
     """
     layers = quantized_layers(model)
     if not layers:

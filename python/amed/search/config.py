@@ -20,9 +20,10 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from amed.errors import ConfigError
+from amed.quant.lsq import ACT_INITS
 
 __all__ = [
-    "CANDIDATE_SCHEDULES", "CHOICE_RULES", "METHODS", "PROTOCOLS", "REDUNDANT_WIDTHS", "REWARDS", "SCORE_INITS",
+    "ACT_INITS", "CANDIDATE_SCHEDULES", "CHOICE_RULES", "METHODS", "PROTOCOLS", "REDUNDANT_WIDTHS", "REWARDS", "SCORE_INITS",
     "SCORE_UPDATES", "SearchConfig", "default_dataset", "parse_bits",
 ]  # fmt: skip
 
@@ -118,6 +119,8 @@ class SearchConfig:
     cached on first use), "none" from random weights, "torchvision" or a path from those weights.
     ``steps``, ``batches_per_step``, ``final_batches``: None takes the model's `MODEL_BUDGETS`.
     ``max_grad_norm``: None, or the global L2 norm every fine-tune's gradient is clipped to.
+    ``act_init``: how an activation step is initialised when a layer's bits change (`ACT_INITS`):
+    the MSE-optimal step on the first batch, or the paper's Eq. 9 (docs/precision.md).
     ``device``: auto, cpu, cuda or cuda:N (`amed.device`); results are reproducible per device, not
     across devices (docs/scale.md), so a resumed search keeps its device.
     ``threads``: torch's intra-op threads. One by default: the result is then bit-identical on
@@ -138,6 +141,7 @@ class SearchConfig:
     final_batches: Optional[int] = None
     final_lr: float = 0.01
     max_grad_norm: Optional[float] = None
+    act_init: str = "mse"
     final_points: int = 3
     baselines: bool = True
     alpha: float = 1.0
@@ -204,7 +208,7 @@ class SearchConfig:
         for name, valid in (("protocol", PROTOCOLS), ("reward", REWARDS), ("score_init", SCORE_INITS),
                             ("score_update", SCORE_UPDATES),
                             ("redundant_widths", REDUNDANT_WIDTHS), ("candidate_schedule", CANDIDATE_SCHEDULES),
-                            ("choose", CHOICE_RULES)):
+                            ("choose", CHOICE_RULES), ("act_init", ACT_INITS)):
             if getattr(self, name) not in valid:
                 raise ConfigError(
                     f"unknown {_flag(name)} {getattr(self, name)!r}; valid: {', '.join(valid)}", field=name
@@ -251,8 +255,9 @@ class SearchConfig:
     @classmethod
     def from_dict(cls, data: dict) -> "SearchConfig":
         known = {f.name for f in fields(cls)}
-        # Saved before these options existed: every width searched, a constant candidate learning rate.
-        data = {"redundant_widths": "keep", "candidate_schedule": "constant", **data}
+        # Saved before these options existed: every width searched, a constant candidate learning
+        # rate, activation steps initialised by Eq. 9.
+        data = {"redundant_widths": "keep", "candidate_schedule": "constant", "act_init": "max", **data}
         return cls(**{k: (tuple(v) if k == "bits" else v) for k, v in data.items() if k in known})
 
     def mismatches(self, saved: "SearchConfig") -> list[str]:

@@ -121,7 +121,7 @@ class Search:
         from amed.device import resolve_device
         from amed.hw import load as load_hw
         from amed.models import build_model
-        from amed.quant import QuantConfig, get_allocation, quantize_model, quantized_layers, set_bits
+        from amed.quant import QuantConfig, get_allocation, quantize_model, quantized_layers, set_act_init, set_bits
         from amed.topology import extract
         from amed.train import seed_everything
 
@@ -147,9 +147,10 @@ class Search:
                                 name=c.model)  # fmt: skip
         model = build_model(c.model, **shape, weights=start).to(self.device)
         if quantized_layers(model, include_fixed=True):
+            set_act_init(model, c.act_init)
             set_bits(model, [8] * len(get_allocation(model)))
         else:
-            quantize_model(model, config=QuantConfig(weight_bits=8, act_bits=8, edge_bits=8))
+            quantize_model(model, config=QuantConfig(weight_bits=8, act_bits=8, edge_bits=8, act_init=c.act_init))
             self._calibrate(model)
         self.model = model
         self.searched = list(get_allocation(model))
@@ -185,7 +186,7 @@ class Search:
                 )
 
     def _calibrate(self, model) -> None:
-        """Eq. 9 sets each activation step on the first batch it sees: make that a training batch."""
+        """Each activation step is initialised on the first batch it sees: make that a training batch."""
         images, _ = next(iter(self.data.train))
         with torch.no_grad():
             model.eval()(images.to(self.device))

@@ -112,6 +112,7 @@ def test_search_without_the_torch_extra_says_how_to_install_it(tmp_path):
         (["search", "--hw", "tpu"], "unknown hardware config 'tpu'"),
         (["finetune", "--epochz", "2"], "unrecognized arguments: --epochz 2 (did you mean --epochs?)"),
         (["finetune", "--epochs", "abc"], "argument --epochs: expects a whole number, got 'abc'"),
+        (["finetune", "--act-init", "eq9"], "argument --act-init: invalid choice: 'eq9'"),
         (["simulate", "--jsn"], "unrecognized arguments: --jsn (did you mean --json?)"),
         (["compare", "--jobs", "0"], "argument --jobs: must be at least 1, got 0"),
     ],

@@ -31,6 +31,10 @@ def test_a_uniform_baseline_is_measured_again_to_the_same_figures(tmp_path, digi
     clipped = json.loads(clipped.stdout)
     assert clipped["max_grad_norm"] == 1e-9 and again["max_grad_norm"] is None
     assert again["val_ce"] == four["val_ce"] and clipped["val_ce"] != four["val_ce"]
+    eq9 = subprocess.run([sys.executable, str(SCRIPT), str(tmp_path / "run"), "--bits", f"4*{width}",
+                          "--act-init", "max"], capture_output=True, text=True, check=True)  # fmt: skip
+    eq9 = json.loads(eq9.stdout)
+    assert (eq9["act_init"], again["act_init"]) == ("max", "mse") and eq9["val_ce"] != four["val_ce"]
 
 
 def test_a_wrong_allocation_is_named_before_any_training(tmp_path):

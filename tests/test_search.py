@@ -11,6 +11,8 @@ import torch
 
 from amed.cli import main
 from amed.errors import AllocationError, ConfigError
+from amed.quant import quantized_layers
+from amed.quant.lsq import ACT_INITS
 from amed.search import Search, SearchConfig, run
 from amed.search.loop import MAX_DRAWS
 from amed.store import pareto_front
@@ -233,6 +235,17 @@ def test_a_cosine_candidate_needs_the_checkpoint_protocol():
     assert SearchConfig.from_dict(saved).candidate_schedule == "constant"
 
 
+def test_a_run_saved_before_act_init_resumes_with_eq9(tmp_path, digits_checkpoint):
+    saved = SearchConfig().to_dict()
+    del saved["act_init"]  # a run saved before the option existed initialised its steps by Eq. 9
+    assert SearchConfig.from_dict(saved).act_init == "max" and SearchConfig().act_init == "mse"
+    for mode in ACT_INITS:
+        engine = Search(quick_config(tmp_path / mode, digits_checkpoint, act_init=mode), progress=False)
+        engine._build()
+        modes = {layer.act_quantizer.act_init for layer in quantized_layers(engine.model, include_fixed=True).values()}
+        assert modes == {mode}
+
+
 def test_an_unconverged_start_stops_before_sampling(tmp_path, capsys):
     out = tmp_path / "o"
     # Random weights barely moved by the candidate budget: the reference sits at chance.
@@ -260,6 +273,7 @@ def test_same_seed_same_history(tmp_path, digits_checkpoint):
         ("--method", "greedy", ["amed", "random", "uniform-B"]),
         ("--choose", "fastest", ["objective", "accuracy"]),
         ("--score-update", "adam", ["ema", "ridge"]),
+        ("--act-init", "percentile", ["mse", "max"]),
     ],
 )
 def test_unknown_names_list_the_valid_ones(tmp_path, capsys, option, value, names):

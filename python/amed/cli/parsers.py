@@ -48,7 +48,7 @@ SEARCH_OPTIONS: dict[str, tuple[Callable[[str], Any], str]] = {
     "max_grad_norm": (optional(number), "clip every fine-tune's gradient (candidates and final stage) to this "
                                         "global L2 norm (default: none; docs/search.md)"),
     "act_init": (text, f"{' or '.join(ACT_INITS)}: an activation step, when a layer's bits change, is the "
-                       "MSE-optimal one on the first batch, or the paper's Eq. 9 (docs/precision.md)"),
+                       "MSE-optimal one on the first batch, or the paper's Eq. 9 (docs/search.md)"),
     "final_points": (integer(0), "models of the search's Pareto front given the final budget, chosen included"),
     "baselines": (boolean, "also train the uniform baselines (every bit choice and 8) in the final stage"),
     "alpha": (number, "weight of the cross-entropy ratio in the objective"),
@@ -206,7 +206,7 @@ def _finetune(sub, common: argparse.ArgumentParser) -> None:
     p.add_argument("--weight-decay", type=number, default=1e-4, help="SGD weight decay (default: 1e-4)")
     p.add_argument("--act-init", choices=ACT_INITS, default="mse",
                    help="activation step initialisation: the MSE-optimal step on the first batch, or the paper's "
-                        "Eq. 9 (default: mse; docs/precision.md)")
+                        "Eq. 9 (default: mse; docs/search.md)")
     p.add_argument("--schedule", choices=("cosine", "step", "constant"), default="cosine",
                    help="cosine, step (x0.1 every 30 epochs) or constant (default: cosine)")
     p.add_argument("--batch-size", type=integer(1), default=128, help="training batch size (default: 128)")

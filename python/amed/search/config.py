@@ -120,7 +120,7 @@ class SearchConfig:
     ``steps``, ``batches_per_step``, ``final_batches``: None takes the model's `MODEL_BUDGETS`.
     ``max_grad_norm``: None, or the global L2 norm every fine-tune's gradient is clipped to.
     ``act_init``: how an activation step is initialised when a layer's bits change (`ACT_INITS`):
-    the MSE-optimal step on the first batch, or the paper's Eq. 9 (docs/precision.md).
+    the MSE-optimal step on the first batch, or the paper's Eq. 9 (docs/search.md).
     ``device``: auto, cpu, cuda or cuda:N (`amed.device`); results are reproducible per device, not
     across devices (docs/scale.md), so a resumed search keeps its device.
     ``threads``: torch's intra-op threads. One by default: the result is then bit-identical on

@@ -19,7 +19,8 @@ from amed.quant import (
     quantize_model,
     set_bits,
 )
-from amed.quant.lsq import ACT_INITS, MSE_GRID, MSE_SAMPLE
+from amed.act_init import ACT_INITS
+from amed.quant.lsq import MSE_GRID, MSE_SAMPLE
 
 BITS = range(2, 9)
 

@@ -12,7 +12,7 @@ import torch
 from amed.cli import main
 from amed.errors import AllocationError, ConfigError
 from amed.quant import quantized_layers
-from amed.quant.lsq import ACT_INITS
+from amed.act_init import ACT_INITS
 from amed.search import Search, SearchConfig, run
 from amed.search.loop import MAX_DRAWS
 from amed.store import pareto_front

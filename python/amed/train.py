@@ -186,8 +186,8 @@ def train_one_epoch(
     same loader and seed); rank r trains on rows r, r + W, ... of each, its summed loss multiplied
     by W / (global batch size), so the averaged gradient is the global batch mean even when
     W does not divide the batch. Activation quantizers act as on the whole batch
-    (`amed.quant.lsq.data_parallel_shard`): the activation steps' initialisation over all ranks, LSQ's gradient scale
-    from the global N. The metrics returned are those of all ranks together.
+    (`amed.quant.lsq.data_parallel_shard`): their steps are initialised over all ranks, and LSQ's
+    gradient scale uses the global N. The metrics returned are those of all ranks together.
     """
     from amed.quant.lsq import data_parallel_shard
 
@@ -300,7 +300,7 @@ def run_finetune(
 
     A quantized checkpoint in `weights` (a search's best.pt) keeps its allocation when `bits` is
     None, or takes `bits` on every searchable layer; otherwise None means 8 bits.
-    `act_init`: how activation steps are initialised (`amed.quant.lsq.ACT_INITS`).
+    `act_init`: how activation steps are initialised (`amed.act_init.ACT_INITS`).
 
     `device`: ``auto`` (CUDA when present), ``cpu``, ``cuda`` or ``cuda:N``. Under torchrun every
     process fine-tunes its shard of each batch (DistributedDataParallel; `amed.distributed`) and
@@ -314,7 +314,7 @@ def run_finetune(
     from amed.data import load_data
     from amed.models import build_model
     from amed.quant import QuantConfig, get_allocation, quantize_model, quantized_layers, set_act_init, set_bits
-    from amed.quant.lsq import check_act_init
+    from amed.act_init import check_act_init
 
     context = distributed.init(device)
     device = context.device

@@ -10,7 +10,7 @@ Ranges (b bits):
 Step-size initialisation:
   * weights: LSQ's s = 2 mean|W| / sqrt(Q_P). The alternative 2 max|W| / Q_P rounds almost every
     weight to zero at 2 bits, so it is not offered.
-  * activations, on the first batch after creation or after a bit change (`ACT_INITS`):
+  * activations, on the first batch after creation or after a bit change (`amed.act_init`):
     ``mse`` (the default) takes the step that minimises the mean squared quantization error of
     that batch among `MSE_GRID` candidates k/MSE_GRID * max|X| / Q_P, k = 1..MSE_GRID; ``max`` is
     the paper's Eq. 9, s = 2 max|X| / Q_P. Eq. 9 spans twice the batch's peak, so at 2 or 3 bits
@@ -50,6 +50,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from amed.act_init import check_act_init
+
 SUPPORTED_BITS = range(2, 9)
 #: The smallest step the forward pass uses: x / MIN_STEP stays finite for any float32 activation.
 MIN_STEP = 1e-8
@@ -78,18 +80,9 @@ class QuantConfig:
         check_act_init(self.act_init)
 
 
-#: How an activation step is initialised (module doc): the MSE-optimal step, or Eq. 9.
-ACT_INITS = ("mse", "max")
 #: Candidate steps of the ``mse`` initialisation, and how many elements of the batch score them.
 MSE_GRID = 64
 MSE_SAMPLE = 1 << 16
-
-
-def check_act_init(mode: object, field: str = "act_init") -> str:
-    """Return `mode`, or raise ValueError naming the field when it is not one of `ACT_INITS`."""
-    if mode not in ACT_INITS:
-        raise ValueError(f"{field} must be one of {', '.join(ACT_INITS)}, got {mode!r}")
-    return str(mode)
 
 
 def check_bits(bits: object, field: str = "bits") -> int:
@@ -290,7 +283,7 @@ class LsqQuantizer(nn.Module):
             raise ValueError(f"kind must be 'weight' or 'act', got {kind!r}")
         self.kind = kind
         self.bits = check_bits(bits)
-        #: How the next activation step initialisation is done (`ACT_INITS`); not saved in a
+        #: How the next activation step initialisation is done (`amed.act_init`); not saved in a
         #: checkpoint: it acts only when a step is initialised, and whoever sets bits chooses it.
         self.act_init = check_act_init(act_init)
         self.scale = nn.Parameter(torch.ones(()))

@@ -15,7 +15,9 @@ from torch import nn
 
 from amed.errors import AllocationError
 
-from .lsq import QuantConfig, check_act_init, check_bits
+from amed.act_init import check_act_init
+
+from .lsq import QuantConfig, check_bits
 from .modules import QConv2d, QLinear
 
 Bits = tuple[int, int]
@@ -61,7 +63,7 @@ def quantize_model(
 
 def set_act_init(model: nn.Module, mode: str) -> nn.Module:
     """How every activation quantizer of `model` initialises its step from now on (``mse`` or
-    ``max``, `amed.quant.lsq.ACT_INITS`); a step already initialised is kept. Returns `model`."""
+    ``max``, `amed.act_init.ACT_INITS`); a step already initialised is kept. Returns `model`."""
     mode = check_act_init(mode)
     for layer in quantized_layers(model, include_fixed=True).values():
         layer.act_quantizer.act_init = mode

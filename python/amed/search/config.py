@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from amed.errors import ConfigError
-from amed.quant.lsq import ACT_INITS
+from amed.act_init import ACT_INITS
 
 __all__ = [
     "ACT_INITS", "CANDIDATE_SCHEDULES", "CHOICE_RULES", "METHODS", "PROTOCOLS", "REDUNDANT_WIDTHS", "REWARDS", "SCORE_INITS",

@@ -32,7 +32,8 @@ _CANDIDATE, _FINAL, _CONTINUED = 0, 1, 2
 
 
 def _reseed(loader, seed: int, *key: int) -> None:
-    """Seed every RNG a fine-tune touches (augmentation, shuffle, the activation steps' initialising batch) from (seed, *key)."""
+    """Seed every RNG a fine-tune touches (augmentation, shuffle, the batch that initialises the
+    activation steps) from (seed, *key)."""
     value = int(np.random.SeedSequence([seed, *key]).generate_state(1, dtype=np.uint64)[0] >> 1)
     random.seed(value)
     np.random.seed(value % 2**32)

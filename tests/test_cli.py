@@ -85,6 +85,16 @@ def test_missing_argument_is_a_usage_error(capsys):
     assert "topology" in capsys.readouterr().err
 
 
+def test_the_parser_and_the_search_config_need_neither_torch_nor_numpy():
+    # `pip install amed` has neither; every command's parser, `amed simulate` included, reads both modules.
+    code = ("import sys; sys.modules['torch'] = None; sys.modules['numpy'] = None\n"
+            "from amed.cli.parsers import build_parser\n"
+            "from amed.search.config import SearchConfig\n"
+            "build_parser(); assert SearchConfig(act_init='max').act_init == 'max'\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+
+
 def test_search_without_the_torch_extra_says_how_to_install_it(tmp_path):
     # A fresh interpreter in which torch cannot be imported, as after a plain `pip install .`.
     code = (

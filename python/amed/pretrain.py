@@ -8,7 +8,8 @@ first call and reading it from the cache afterwards:
      search-validation split after every epoch; stops after `patience` epochs without a better
      top-1 and keeps the best epoch's weights.
   2. 8-bit phase: `quantize_model(model, config=QuantConfig(8, 8, edge_bits=8))`, the activation
-     steps initialised on one training batch (`amed.quant.lsq`), then `qat_epochs` of LSQ fine-tuning at `qat_lr`.
+     steps initialised on one training batch (`amed.quant.lsq`), then `qat_epochs` of LSQ
+     fine-tuning at `qat_lr`.
 
 The result is `model.pt`, {"model", "dataset", "allocation", "state_dict", "metrics"}, which
 `amed.models.build_model(name, ..., weights=path)` loads as a quantized model.

@@ -313,9 +313,13 @@ def run_finetune(
     from amed import distributed
     from amed.data import load_data
     from amed.models import build_model
-    from amed.quant import QuantConfig, get_allocation, quantize_model, quantized_layers, set_act_init, set_bits
     from amed.act_init import check_act_init
+    from amed.quant import QuantConfig, get_allocation, quantize_model, quantized_layers, set_act_init, set_bits
 
+    try:
+        check_act_init(act_init, "--act-init")
+    except ValueError as err:
+        raise ConfigError(str(err), field="act_init") from None
     context = distributed.init(device)
     device = context.device
     bits = None if bits is None else int(bits)
@@ -339,10 +343,6 @@ def run_finetune(
         image_size=data.image_size,
         weights=weights,
     )
-    try:
-        check_act_init(act_init, "--act-init")
-    except ValueError as err:
-        raise ConfigError(str(err), field="act_init") from None
     if quantized_layers(net, include_fixed=True):  # a quantized checkpoint
         if bits == 32:
             raise ConfigError(f"--weights {weights} is quantized: --bits 32 needs a full-precision start", field="bits")
@@ -397,7 +397,8 @@ def run_finetune(
     metrics = {
         "args": {
             "model": model, "dataset": dataset, "bits": bits, "epochs": epochs, "weights": weights,
-            "lr": lr, "weight_decay": weight_decay, "act_init": act_init, "schedule": schedule, "batch_size": batch_size,
+            "lr": lr, "weight_decay": weight_decay, "act_init": act_init, "schedule": schedule,
+            "batch_size": batch_size,
             "train_subset": _optional(train_subset, int), "val_subset": _optional(val_subset, int),
             "seed": seed, "device": str(device), "world_size": context.world_size,
         },

@@ -13,8 +13,8 @@ import sys
 from typing import Any, Callable, NoReturn
 
 from amed.search.config import (
-    ACT_INITS, CANDIDATE_SCHEDULES, CHOICE_RULES, METHODS, MODEL_BUDGETS, PROTOCOLS, REDUNDANT_WIDTHS, REWARDS, SCORE_INITS,
-    SCORE_UPDATES, SearchConfig,
+    ACT_INITS, CANDIDATE_SCHEDULES, CHOICE_RULES, METHODS, MODEL_BUDGETS, PROTOCOLS, REDUNDANT_WIDTHS, REWARDS,
+    SCORE_INITS, SCORE_UPDATES, SearchConfig,
 )
 
 from .options import bits_list, boolean, integer, number, optional, text

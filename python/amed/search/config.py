@@ -19,12 +19,12 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Optional, Sequence
 
-from amed.errors import ConfigError
 from amed.act_init import ACT_INITS
+from amed.errors import ConfigError
 
 __all__ = [
-    "ACT_INITS", "CANDIDATE_SCHEDULES", "CHOICE_RULES", "METHODS", "PROTOCOLS", "REDUNDANT_WIDTHS", "REWARDS", "SCORE_INITS",
-    "SCORE_UPDATES", "SearchConfig", "default_dataset", "parse_bits",
+    "ACT_INITS", "CANDIDATE_SCHEDULES", "CHOICE_RULES", "METHODS", "PROTOCOLS", "REDUNDANT_WIDTHS", "REWARDS",
+    "SCORE_INITS", "SCORE_UPDATES", "SearchConfig", "default_dataset", "parse_bits",
 ]  # fmt: skip
 
 #: How each step's allocation is chosen: the AMED sampler, a uniformly random allocation

@@ -398,8 +398,8 @@ def run_finetune(
         "args": {
             "model": model, "dataset": dataset, "bits": bits, "epochs": epochs, "weights": weights,
             "lr": lr, "weight_decay": weight_decay, "act_init": act_init, "schedule": schedule,
-            "batch_size": batch_size,
-            "train_subset": _optional(train_subset, int), "val_subset": _optional(val_subset, int),
+            "batch_size": batch_size, "train_subset": _optional(train_subset, int),
+            "val_subset": _optional(val_subset, int),
             "seed": seed, "device": str(device), "world_size": context.world_size,
         },
         "initial": asdict(initial),

@@ -173,7 +173,8 @@ def finetune(args: Namespace) -> None:
         model=args.model, dataset=dataset, bits=args.bits, epochs=args.epochs, out=args.out,
         weights=args.weights, lr=args.lr, weight_decay=args.weight_decay, act_init=args.act_init,
         schedule=args.schedule, batch_size=args.batch_size, train_subset=args.train_subset,
-        val_subset=args.val_subset, workers=args.workers, seed=args.seed, threads=args.threads, device=args.device, progress=args.progress,
+        val_subset=args.val_subset, workers=args.workers, seed=args.seed, threads=args.threads,
+        device=args.device, progress=args.progress,
     )  # fmt: skip
     if not metrics:  # another torchrun process than the first: rank 0 reports
         return

@@ -226,6 +226,28 @@ def test_finished_run_with_other_settings_is_refused(study_dir):
     assert error.value.field == "out"
 
 
+def test_a_sampler_setting_refuses_finished_amed_runs_and_reuses_random_ones(tmp_path):
+    import shutil
+
+    from amed.errors import ConfigError
+
+    out = tmp_path / "study"
+    quiet = dict(run_fn=fake_search, log=lambda line: None)
+    compare(out, "amed,random", "1", "0,1", options={"score_update": "ema", "temperature": 0.3}, **quiet)
+    ridge = {"score_update": "ridge", "temperature": 0.3}
+    with pytest.raises(ConfigError, match=r"amed-b1-s0 is a finished run with score_update='ema'"):
+        compare(out, "amed,random", "1", "0,1", options=ridge, **quiet)
+    for seed in (0, 1):
+        shutil.rmtree(out / f"amed-b1-s{seed}")
+    summary = compare(out, "amed,random", "1", "0,1", options=ridge, **quiet)
+    calls = _calls(out)
+    assert calls["random-b1-s0"] == calls["random-b1-s1"] == ["resume=False"]  # reused, not run again
+    assert calls["amed-b1-s0"] == calls["amed-b1-s1"] == ["resume=False"]
+    assert all(r["status"] == "complete" for r in summary["runs"])
+    with pytest.raises(ConfigError, match=r"random-b1-s0 is a finished run with steps=20"):  # any other setting counts
+        compare(out, "random", "1", "0,1", steps=5, options=ridge, **quiet)
+
+
 # ---------------------------------------------------------------- runner with a fake search
 
 

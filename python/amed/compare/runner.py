@@ -94,11 +94,16 @@ def run_state(run: Run) -> str:
 
 
 def saved_mismatch(run: Run, expected: dict) -> Optional[str]:
-    """For a finished run, the first setting its saved config has other than ``expected``, in words."""
+    """For a finished run, the first setting its saved config has other than ``expected``, in words.
+    The sampler's settings count only for AMED runs: a random or uniform run is the same run
+    whatever they say, so a study that changes only them reuses its finished random runs."""
+    from amed.search.config import SAMPLER_FIELDS
+
     saved = _search_json(run.folder)
     config = saved.get("config", {}) if isinstance(saved, dict) and "final" in saved else {}
+    ignored = {"out", "baselines", "choose"} | (SAMPLER_FIELDS if run.method != "amed" else set())
     for key, value in expected.items():
-        if key in ("out", "baselines", "choose") or key not in config:
+        if key in ignored or key not in config:
             continue
         have = list(config[key]) if isinstance(config[key], (list, tuple)) else config[key]
         want = list(value) if isinstance(value, (list, tuple)) else value

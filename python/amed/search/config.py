@@ -24,7 +24,7 @@ from amed.errors import ConfigError
 
 __all__ = [
     "ACT_INITS", "CANDIDATE_SCHEDULES", "CHOICE_RULES", "METHODS", "PROTOCOLS", "REDUNDANT_WIDTHS", "REWARDS",
-    "SCORE_INITS", "SCORE_UPDATES", "SearchConfig", "default_dataset", "parse_bits",
+    "SAMPLER_FIELDS", "SCORE_INITS", "SCORE_UPDATES", "SearchConfig", "default_dataset", "parse_bits",
 ]  # fmt: skip
 
 #: How each step's allocation is chosen: the AMED sampler, a uniformly random allocation
@@ -51,7 +51,7 @@ SCORE_UPDATES = ("ema", "ridge")
 #: never proposed, or searched like any other (docs/search.md).
 REDUNDANT_WIDTHS = ("promote", "drop", "keep")
 #: Settings that only the AMED sampler reads: a random or uniform run is the same run whatever they say.
-_SAMPLER_FIELDS = {"ema", "temperature", "score_init", "score_update", "reward", "infeasible_penalty"}
+SAMPLER_FIELDS = {"ema", "temperature", "score_init", "score_update", "reward", "infeasible_penalty"}
 
 _FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
 
@@ -265,7 +265,7 @@ class SearchConfig:
         ``choose`` may change, since it only picks among the samples, and the final stage then
         trains the new choice; ``threads`` counts, since torch's reductions depend on it; the
         sampler's settings count only for AMED)."""
-        ignored = {"out", "steps", "choose"} | (_SAMPLER_FIELDS if self.method != "amed" else set())
+        ignored = {"out", "steps", "choose"} | (SAMPLER_FIELDS if self.method != "amed" else set())
         return [
             f.name
             for f in fields(self)

@@ -233,8 +233,8 @@ def test_a_sampler_setting_refuses_finished_amed_runs_and_reuses_random_ones(tmp
 
     out = tmp_path / "study"
     quiet = dict(run_fn=fake_search, log=lambda line: None)
-    compare(out, "amed,random", "1", "0,1", options={"score_update": "ema", "temperature": 0.3}, **quiet)
-    ridge = {"score_update": "ridge", "temperature": 0.3}
+    compare(out, "amed,random", "1", "0,1", options={"score_update": "ema"}, **quiet)
+    ridge = {"score_update": "ridge"}
     with pytest.raises(ConfigError, match=r"amed-b1-s0 is a finished run with score_update='ema'"):
         compare(out, "amed,random", "1", "0,1", options=ridge, **quiet)
     for seed in (0, 1):

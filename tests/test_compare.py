@@ -248,6 +248,21 @@ def test_a_sampler_setting_refuses_finished_amed_runs_and_reuses_random_ones(tmp
         compare(out, "random", "1", "0,1", steps=5, options=ridge, **quiet)
 
 
+def test_random_runs_at_a_new_beta_start_from_the_samples_of_finished_ones(tmp_path):
+    out = tmp_path / "study"
+    quiet = dict(run_fn=fake_search, log=lambda line: None)
+    compare(out, "amed,random", "1", "0,1", **quiet)
+    summary = compare(out, "amed,random", "3", "0,1", **quiet)
+    calls = _calls(out)
+    assert calls["random-b3-s0"] == calls["random-b3-s1"] == ["resume=False", "resume=True"]  # copied, then resumed
+    assert calls["amed-b3-s0"] == calls["amed-b3-s1"] == ["resume=False"]  # AMED's samples follow β
+    assert json.loads((out / "random-b3-s0" / "search.json").read_text())["config"]["beta"] == 3.0
+    assert all(r["status"] == "complete" for r in summary["runs"])
+    # A finished random run that drew its samples under another setting is no source.
+    compare(out, "random", "5", "0,1", options={"max_latency": 1.0}, **quiet)
+    assert _calls(out)["random-b5-s0"] == _calls(out)["random-b5-s1"] == ["resume=False"]
+
+
 # ---------------------------------------------------------------- runner with a fake search
 
 
@@ -273,9 +288,12 @@ def test_runner_runs_every_cell_then_resumes_only_the_unfinished(tmp_path):
     lines = []
     summary = compare(out, "amed,random", "0.5,2", "0,1", run_fn=fake_search, log=lines.append)
     names = [f"{m}-b{b}-s{s}" for s in (0, 1) for m in ("amed", "random") for b in ("0.5", "2")]
-    assert _calls(out) == {name: ["resume=False"] for name in names}
+    # Random search's runs at β = 2 start from a copy of those at β = 0.5 (their call log included).
+    reused = {f"random-b2-s{s}" for s in (0, 1)}
+    assert _calls(out) == {name: ["resume=False"] + ["resume=True"] * (name in reused) for name in names}
     assert all(state(out / name) == "complete" for name in names)
     assert len([line for line in lines if " done in " in line]) == 8
+    assert len([line for line in lines if "starts from the samples of random-b0.5-s" in line]) == 2
     baselines_from = {name: bool(json.loads((out / name / "search.json").read_text())["baselines"]) for name in names}
     assert [name for name, has in baselines_from.items() if has] == ["amed-b0.5-s0", "amed-b0.5-s1"]
     assert summary["statistics"]["spearman_amed_final_latency_vs_beta"]["rho"] == pytest.approx(-1.0)
@@ -285,22 +303,19 @@ def test_runner_runs_every_cell_then_resumes_only_the_unfinished(tmp_path):
     lines.clear()
     compare(out, "amed,random", "0.5,2", "0,1", run_fn=fake_search, log=lines.append)
     calls = _calls(out)
-    assert calls.pop("random-b2-s1") == ["resume=False", "resume=True"]
+    assert calls.pop("random-b2-s1") == ["resume=False", "resume=True", "resume=True"]
+    assert calls.pop("random-b2-s0") == ["resume=False", "resume=True"]
     assert all(c == ["resume=False"] for c in calls.values())
     assert lines[0] == "7 of 8 runs already complete, skipped"
 
 
 def test_a_finished_study_chooses_again_under_another_rule(tmp_path):
     # --choose only picks among a run's samples: finished runs are resumed, not refused or redone.
-    from amed.compare.runner import DEFAULT_CHOICE
-    from amed.search import SearchConfig
-
-    assert SearchConfig(dataset="digits").choose == DEFAULT_CHOICE
     out = tmp_path / "study"
     compare(out, "amed,random", "1", "0,1", run_fn=fake_search, log=lambda line: None)
     compare(out, "amed,random", "1", "0,1", options={"choose": "accuracy"}, run_fn=fake_search, log=lambda line: None)
     assert all(calls == ["resume=False", "resume=True"] for calls in _calls(out).values())
-    assert all(state(out / name, "accuracy") == "complete" != state(out / name) for name in _calls(out))
+    assert all(state(out / name, {"choose": "accuracy"}) == "complete" != state(out / name, {}) for name in _calls(out))
     lines = []
     summary = compare(out, "amed,random", "1", "0,1", options={"choose": "accuracy"}, run_fn=fake_search,
                       log=lines.append)  # fmt: skip
@@ -487,3 +502,24 @@ def test_real_tiny_study_survives_a_kill(tmp_path, digits_checkpoint):
         assert json.loads((run / "search.json").read_text())["final"]["latency_ms"] <= target
     assert (out / "compare.md").read_text().count("| amed") >= 1
     assert (out / "compare.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_real_random_runs_at_another_beta_match_runs_started_there(tmp_path, digits_checkpoint):
+    """A random run copied from another β (which trained the baselines) and resumed ends where a
+    random search started at its β ends."""
+    from amed.search import SearchConfig, run
+
+    out = tmp_path / "study"
+    options = {"weights": str(digits_checkpoint), "batches_per_step": 1, "final_batches": 1, "final_points": 2}
+    lines = []
+    compare(out, "random", "1,20", "0,1", dataset="digits", steps=4, options=options, log=lines.append)
+    assert len([line for line in lines if "starts from the samples of random-b1-s" in line]) == 2
+    reused = json.loads((out / "random-b20-s0" / "search.json").read_text())
+    fresh = tmp_path / "fresh"
+    run(SearchConfig(**{**reused["config"], "out": str(fresh)}), progress=False)
+    started = json.loads((fresh / "search.json").read_text())
+    assert reused["config"]["beta"] == 20.0 and reused["baselines"] == [] and not reused["config"]["baselines"]
+    assert all(reused[key] == started[key] for key in ("best", "final", "final_pareto"))
+    histories = [[{k: v for k, v in json.loads(line).items() if k != "wall_s"} for line in h.read_text().splitlines()]
+                 for h in (out / "random-b20-s0" / "history.jsonl", fresh / "history.jsonl")]  # fmt: skip
+    assert histories[0] == histories[1]

@@ -147,16 +147,36 @@ def test_a_run_saved_before_best_pt_was_recorded_keeps_its_best_model(tmp_path, 
     _same_result(out, uninterrupted)
 
 
-def test_sampler_settings_bind_only_amed_runs():
-    # A random-search run is the same run whatever the AMED sampler's settings: a study that only
-    # changes those can share its random runs with another.
+def test_sampler_settings_and_objective_weights_bind_only_amed_runs():
+    # A random-search run draws and trains the same samples whatever the AMED sampler's settings and
+    # the objective's weights say: a study that only changes those can share its random runs.
     for name, value in (("temperature", 0.1), ("ema", 0.5), ("score_init", "uniform"), ("reward", "log10"),
-                        ("score_update", "ridge"), ("infeasible_penalty", 1.0)):  # fmt: skip
+                        ("score_update", "ridge"), ("infeasible_penalty", 1.0), ("alpha", 2.0), ("beta", 3.0),
+                        ("threshold", 0.9), ("penalty", 5.0)):  # fmt: skip
         for method, expected in (("random", []), ("uniform-4", []), ("amed", [name])):
             saved = SearchConfig(dataset="digits", method=method)
             now = SearchConfig(dataset="digits", method=method, **{name: value})
             assert now.mismatches(saved) == expected, (name, method)
-    assert SearchConfig(dataset="digits", method="random", beta=2).mismatches(SearchConfig(dataset="digits", method="random")) == ["beta"]
+    # Baselines only add final-stage models; a latency cap changes which allocations random search draws.
+    for method in ("random", "amed"):
+        assert SearchConfig(dataset="digits", method=method, baselines=False).mismatches(
+            SearchConfig(dataset="digits", method=method)) == []
+    capped = SearchConfig(dataset="digits", method="random", max_latency=0.1)
+    assert capped.mismatches(SearchConfig(dataset="digits", method="random")) == ["max_latency"]
+
+
+def test_a_finished_random_search_resumed_under_another_beta_ends_where_one_started_with_it_ends(tmp_path):
+    # The samples are weighed again (history and choice), and only the new choice is trained.
+    first, again, fresh = tmp_path / "first", tmp_path / "again", tmp_path / "fresh"
+    run(_config(first, method="random", final_points=3), progress=False)
+    shutil.copytree(first, again)
+    before = json.loads((first / "search.json").read_text())
+    run(_config(again, method="random", final_points=3, beta=20.0), resume=True, progress=False)
+    after = json.loads((again / "search.json").read_text())
+    assert after["config"]["beta"] == 20.0 and after["best"]["step"] != before["best"]["step"]
+    assert [r["objective"] for r in _history(again)] != [r["objective"] for r in _history(first)]
+    run(_config(fresh, method="random", final_points=3, beta=20.0), progress=False)
+    _same_result(again, fresh)
 
 
 def test_the_ridge_update_resumes_exactly(tmp_path):

@@ -4,8 +4,9 @@
     summary = compare("compare-out", methods="amed,random", betas="0.5,1", seeds="0,1,2", jobs=2)
 
 Each run is one `amed.search.run` in ``out/<method>-b<beta>-s<seed>``; rerunning the same call
-skips finished runs and resumes interrupted ones. The summary lands in ``out/compare.json``,
-``compare.md`` and ``compare.png`` (docs/compare.md).
+skips finished runs and resumes interrupted ones. Random search's samples do not depend on β, so
+each seed's are trained once: its runs at other βs start from a copy and only choose again. The
+summary lands in ``out/compare.json``, ``compare.md`` and ``compare.png`` (docs/compare.md).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from amed.errors import ConfigError
 
-from .runner import Run, RunFn, execute, plan, run_search, saved_mismatch
+from .runner import Run, RunFn, execute, plan, reuse_random_samples, run_search, saved_mismatch
 from .study import METHODS, Study, run_name
 from .summary import summarise, write
 
@@ -78,7 +79,12 @@ def compare(
         if mismatch:
             raise ConfigError(f"{mismatch}; pass another --out or delete that folder", field="out")
     # execute checks a Ray address before any run starts; each run makes its own folder.
-    failures = execute(runs, run_search if run_fn is None else run_fn, study.jobs, log, ray=ray)
+    run_fn = run_search if run_fn is None else run_fn
+    waiting = reuse_random_samples(runs, expected, log)
+    failures = execute([run for run in runs if run not in waiting], run_fn, study.jobs, log, ray=ray)
+    if waiting:
+        reuse_random_samples(waiting, expected, log)
+        failures.update(execute(waiting, run_fn, study.jobs, log, ray=ray))
     summary = summarise(runs, failures, study.command() if command is None else command)
     Path(study.out).mkdir(parents=True, exist_ok=True)
     write(summary, study.out)

@@ -128,14 +128,14 @@ def _task(run_fn: "RunFn", fields: dict, cpus: float) -> tuple[Optional[str], fl
     """Body of one Ray task: resume if the folder says so (a retried task finds a checkpoint)."""
     from pathlib import Path
 
-    from .runner import DEFAULT_CHOICE, _attempt, state
+    from .runner import _attempt, state
 
     threads = str(max(1, int(cpus)))
     for name in _THREAD_VARIABLES:
         os.environ[name] = threads
     if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(int(threads))
-    return _attempt(run_fn, fields, state(Path(fields["out"]), fields.get("choose", DEFAULT_CHOICE)) == "interrupted")
+    return _attempt(run_fn, fields, state(Path(fields["out"]), fields) == "interrupted")
 
 
 def execute_on_ray(

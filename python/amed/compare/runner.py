@@ -1,7 +1,9 @@
 """Executes a study's runs: skips finished ones, resumes interrupted ones, survives failed ones.
 
-A run is finished when its ``search.json`` has a ``"final"`` key, interrupted when it has a
-checkpoint or a history but no final, new otherwise. ``jobs`` > 1 runs searches in spawned worker
+A run is finished when its ``search.json`` has a ``"final"`` key (and its choice rule and objective
+weights are the study's), interrupted when it has a checkpoint or a history but is not finished, new
+otherwise. A new random run starts from a finished random run of its seed at another β
+(`reuse_random_samples`). ``jobs`` > 1 runs searches in spawned worker
 processes with one intra-op thread each (so N jobs use about N cores), which exit when the study
 process dies; a run whose worker dies is started again (`WORKER_RETRIES`); jobs=1 runs in this
 process; ``ray`` (a `RayOptions`) sends each run to Ray as a task instead
@@ -10,9 +12,11 @@ process; ``ray`` (a `RayOptions`) sends each run to Ray as a task instead
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import multiprocessing
 import os
+import shutil
 import threading
 import time
 import traceback
@@ -26,7 +30,8 @@ from .ray_runner import RayOptions
 from .study import Study, run_name
 
 __all__ = [
-    "DEFAULT_CHOICE", "RayOptions", "Run", "RunFn", "execute", "plan", "run_search", "run_state", "saved_mismatch", "state",
+    "RayOptions", "Run", "RunFn", "execute", "plan", "reuse_random_samples", "run_search", "run_state",
+    "saved_mismatch", "state",
 ]
 
 #: Executes one search: ``run_fn(fields, resume)`` with ``fields`` the SearchConfig keyword arguments.
@@ -34,9 +39,6 @@ __all__ = [
 RunFn = Callable[[dict, bool], Any]
 
 _THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
-
-#: The choice rule of a run whose settings name none (SearchConfig's default).
-DEFAULT_CHOICE = "objective"
 
 #: How many times a run whose worker process died is started again (it resumes from its folder).
 WORKER_RETRIES = 3
@@ -74,42 +76,99 @@ def _search_json(folder: Path) -> Optional[dict]:
         return None
 
 
-def state(folder: Path, choose: str = DEFAULT_CHOICE) -> str:
-    """``"complete"``, ``"interrupted"`` or ``"new"`` by the run-folder contract. A finished run
-    that chose its model by another rule than ``choose`` is interrupted: resuming it chooses again
-    and trains only the new choice (docs/search.md)."""
+def _choice_settings(fields: dict) -> dict:
+    """What decides a finished run's choice among its samples: the rule and the objective's weights
+    (a setting `fields` leaves out has SearchConfig's default)."""
+    from amed.search.config import OBJECTIVE_FIELDS, SearchConfig
+
+    defaults = {f.name: f.default for f in dataclasses.fields(SearchConfig)}
+    return {name: fields.get(name, defaults[name]) for name in sorted({"choose"} | OBJECTIVE_FIELDS)}
+
+
+def state(folder: Path, fields: Optional[dict] = None) -> str:
+    """``"complete"``, ``"interrupted"`` or ``"new"`` by the run-folder contract. Given ``fields``
+    (the run's SearchConfig fields), a finished run whose choice rule or objective weights differ
+    from theirs is interrupted: resuming it chooses again and trains only the new choice
+    (docs/search.md)."""
     saved = _search_json(folder)
     if isinstance(saved, dict) and "final" in saved:
         config = saved.get("config")
-        saved_rule = config.get("choose", DEFAULT_CHOICE) if isinstance(config, dict) else DEFAULT_CHOICE
-        return "complete" if saved_rule == choose else "interrupted"
+        config = config if isinstance(config, dict) else {}
+        same = fields is None or _choice_settings(config) == _choice_settings(fields)
+        return "complete" if same else "interrupted"
     if (folder / "checkpoint.json").exists() or (folder / "history.jsonl").exists():
         return "interrupted"
     return "new"
 
 
 def run_state(run: Run) -> str:
-    """`state` of a run under the choice rule its study asks for."""
-    return state(run.folder, run.fields.get("choose", DEFAULT_CHOICE))
+    """`state` of a run under the choice rule and objective its study asks for."""
+    return state(run.folder, run.fields)
+
+
+def _first_difference(config: dict, expected: dict, method: str, *, absent_counts: bool) -> Optional[tuple]:
+    """The first setting of ``expected`` that a saved ``config`` holds otherwise, as (name, saved,
+    expected), or None. The sampler's settings and the objective's weights count only for AMED.
+    A setting the config lacks (saved before it existed) counts only when ``absent_counts``."""
+    from amed.search.config import OBJECTIVE_FIELDS, SAMPLER_FIELDS
+
+    ignored = {"out", "baselines", "choose"} | (SAMPLER_FIELDS | OBJECTIVE_FIELDS if method != "amed" else set())
+    for key, value in expected.items():
+        if key in ignored or (key not in config and not absent_counts):
+            continue
+        have = config.get(key)
+        have = list(have) if isinstance(have, (list, tuple)) else have
+        want = list(value) if isinstance(value, (list, tuple)) else value
+        if key not in config or have != want:
+            return key, have, want
+    return None
+
+
+def _finished_config(folder: Path) -> Optional[dict]:
+    saved = _search_json(folder)
+    config = saved.get("config") if isinstance(saved, dict) and "final" in saved else None
+    return config if isinstance(config, dict) else None
 
 
 def saved_mismatch(run: Run, expected: dict) -> Optional[str]:
     """For a finished run, the first setting its saved config has other than ``expected``, in words.
-    The sampler's settings count only for AMED runs: a random or uniform run is the same run
-    whatever they say, so a study that changes only them reuses its finished random runs."""
-    from amed.search.config import SAMPLER_FIELDS
+    A random run draws and trains the same samples whatever the sampler's settings and the
+    objective's weights say, so a study that changes only them reuses its finished random runs
+    (resuming one under new weights weighs its samples again)."""
+    difference = _first_difference(_finished_config(run.folder) or {}, expected, run.method, absent_counts=False)
+    if difference is None:
+        return None
+    key, have, want = difference
+    return f"{run.folder} is a finished run with {key}={have!r}, this study asks for {key}={want!r}"
 
-    saved = _search_json(run.folder)
-    config = saved.get("config", {}) if isinstance(saved, dict) and "final" in saved else {}
-    ignored = {"out", "baselines", "choose"} | (SAMPLER_FIELDS if run.method != "amed" else set())
-    for key, value in expected.items():
-        if key in ignored or key not in config:
-            continue
-        have = list(config[key]) if isinstance(config[key], (list, tuple)) else config[key]
-        want = list(value) if isinstance(value, (list, tuple)) else value
-        if have != want:
-            return f"{run.folder} is a finished run with {key}={have!r}, this study asks for {key}={want!r}"
+
+def _finished_sibling(run: Run, expected: dict) -> Optional[Path]:
+    """A finished random run of `run`'s seed at another β in the study folder that was saved with
+    every setting of `expected` its samples depend on, or None."""
+    for folder in sorted(run.folder.parent.glob(f"random-b*-s{run.seed}")):
+        config = _finished_config(folder)
+        if folder != run.folder and config is not None and \
+                _first_difference(config, expected, run.method, absent_counts=True) is None:  # fmt: skip
+            return folder
     return None
+
+
+def reuse_random_samples(runs: list[Run], expected: dict[str, dict], log: Callable[[str], None] = print) -> list[Run]:
+    """Starts each new random run from a finished random run of its seed at another β, copied into
+    its folder: random search draws and trains the same samples at every β, so the copy is resumed,
+    weighs its samples again, and trains only its new choice. Returns the new random runs that wait
+    for such a run earlier in `runs` to finish (call again for them once it has)."""
+    waiting = []
+    for index, run in enumerate(runs):
+        if run.method != "random" or run_state(run) != "new":
+            continue
+        source = _finished_sibling(run, expected[run.name])
+        if source is not None:
+            shutil.copytree(source, run.folder, ignore=shutil.ignore_patterns(".lock"), dirs_exist_ok=True)
+            log(f"{run.name} starts from the samples of {source.name}: random search draws the same ones at every β")
+        elif any(o.method == "random" and o.seed == run.seed and run_state(o) != "complete" for o in runs[:index]):
+            waiting.append(run)
+    return waiting
 
 
 def run_search(fields: dict, resume: bool) -> None:

@@ -23,8 +23,8 @@ from amed.act_init import ACT_INITS
 from amed.errors import ConfigError
 
 __all__ = [
-    "ACT_INITS", "CANDIDATE_SCHEDULES", "CHOICE_RULES", "METHODS", "PROTOCOLS", "REDUNDANT_WIDTHS", "REWARDS",
-    "SAMPLER_FIELDS", "SCORE_INITS", "SCORE_UPDATES", "SearchConfig", "default_dataset", "parse_bits",
+    "ACT_INITS", "CANDIDATE_SCHEDULES", "CHOICE_RULES", "METHODS", "OBJECTIVE_FIELDS", "PROTOCOLS", "REDUNDANT_WIDTHS",
+    "REWARDS", "SAMPLER_FIELDS", "SCORE_INITS", "SCORE_UPDATES", "SearchConfig", "default_dataset", "parse_bits",
 ]  # fmt: skip
 
 #: How each step's allocation is chosen: the AMED sampler, a uniformly random allocation
@@ -52,6 +52,10 @@ SCORE_UPDATES = ("ema", "ridge")
 REDUNDANT_WIDTHS = ("promote", "drop", "keep")
 #: Settings that only the AMED sampler reads: a random or uniform run is the same run whatever they say.
 SAMPLER_FIELDS = {"ema", "temperature", "score_init", "score_update", "reward", "infeasible_penalty"}
+#: Settings that only weigh a trained sample (the objective, Eq. 1-2). AMED's proposals follow them;
+#: a random or uniform run's samples do not, so resuming one under new weights weighs its samples
+#: again and trains only a new choice.
+OBJECTIVE_FIELDS = {"alpha", "beta", "threshold", "penalty"}
 
 _FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
 
@@ -263,9 +267,11 @@ class SearchConfig:
     def mismatches(self, saved: "SearchConfig") -> list[str]:
         """Fields that differ from a saved run's and would change its samples (``steps`` may grow;
         ``choose`` may change, since it only picks among the samples, and the final stage then
-        trains the new choice; ``threads`` counts, since torch's reductions depend on it; the
-        sampler's settings count only for AMED)."""
-        ignored = {"out", "steps", "choose"} | (SAMPLER_FIELDS if self.method != "amed" else set())
+        trains the new choice; so may ``baselines``, which only adds final-stage models;
+        ``threads`` counts, since torch's reductions depend on it; the sampler's settings and the
+        objective's weights count only for AMED)."""
+        ignored = {"out", "steps", "choose", "baselines"}
+        ignored |= set() if self.method == "amed" else SAMPLER_FIELDS | OBJECTIVE_FIELDS
         return [
             f.name
             for f in fields(self)

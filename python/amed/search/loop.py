@@ -23,8 +23,9 @@ Chosen allocation: among evaluated samples, those meeting the accuracy threshold
 none is set) win over those that do not; among equals the highest objective value wins (under
 ``choose="accuracy"`` the highest search-validation top-1, then the objective), the earliest step
 on ties. The choice is made again from the history on resume, so a finished search resumed with
-another ``choose`` only trains the new choice. Every choice uses the search-validation split; test
-figures are only reported.
+another ``choose`` only trains the new choice; a random or uniform search resumed under other
+objective weights (`OBJECTIVE_FIELDS`, β among them) weighs its samples again first. Every choice
+uses the search-validation split; test figures are only reported.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ from amed.errors import AllocationError, ConfigError
 from amed.objective import Objective
 
 from . import ranks
-from .config import SearchConfig
+from .config import OBJECTIVE_FIELDS, SearchConfig
 from .costs import SearchCosts
 from .evaluate import Evaluator
 from .proposers import make_proposer
@@ -256,24 +257,26 @@ class Search:
         }  # fmt: skip
         mark = time.perf_counter()
         if feasible:
-            metrics = self.evaluator.candidate(bits, step)
+            record.update(self.evaluator.candidate(bits, step))
             t.train += time.perf_counter() - mark
             mark = time.perf_counter()
-            ev = self.objective.evaluate(
-                cross_entropy=metrics["ce"], latency=cost.latency_ms, latency_8=self.reference["latency_ms"],
-                cross_entropy_8=self.reference["ce"], accuracy=metrics["top1"] / 100.0, size=cost.size_bytes,
-            )  # fmt: skip
-            self.proposer.update(bits, ev.value, True)
-            threshold = self.config.threshold
-            record.update(
-                metrics, objective=ev.value, loss=ev.loss,
-                meets_threshold=threshold is None or metrics["top1"] / 100.0 >= threshold,
-            )  # fmt: skip
+            record.update(self._weigh(record))
+            self.proposer.update(bits, record["objective"], True)
         else:
             self.proposer.update(bits, None, False)
         t.update += time.perf_counter() - mark
         record["wall_s"] = time.perf_counter() - started
         return record
+
+    def _weigh(self, record: dict) -> dict:
+        """A trained sample's objective, weighted loss and threshold flag under this run's objective."""
+        ev = self.objective.evaluate(
+            cross_entropy=record["ce"], latency=record["latency_ms"], latency_8=self.reference["latency_ms"],
+            cross_entropy_8=self.reference["ce"], accuracy=record["top1"] / 100.0, size=record["size_bytes"],
+        )  # fmt: skip
+        threshold = self.config.threshold
+        return {"objective": ev.value, "loss": ev.loss,
+                "meets_threshold": threshold is None or record["top1"] / 100.0 >= threshold}  # fmt: skip
 
     def _rank(self, record: dict) -> tuple:
         """What the chosen sample maximises (`CHOICE_RULES`); a tie keeps the earlier step."""
@@ -321,6 +324,12 @@ class Search:
                 field="hw",
             )
         self.reference, self.finals = state["reference"], state.get("finals", {})
+        if any(getattr(saved, name) != getattr(self.config, name) for name in OBJECTIVE_FIELDS):
+            # Only a run whose samples do not follow the objective gets here (`mismatches`).
+            for record in records:
+                if record["evaluated"]:
+                    record.update(self._weigh(record))
+            store.write_history(self.out / store.HISTORY_FILE, records)
         saved_best = state["best"]
         # Saved before best_pt existed: best.pt was written when the chosen allocation's final ran.
         legacy = allocation_key(saved_best["bits"]) if saved_best else None

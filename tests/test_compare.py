@@ -252,7 +252,11 @@ def test_random_runs_at_a_new_beta_start_from_the_samples_of_finished_ones(tmp_p
     out = tmp_path / "study"
     quiet = dict(run_fn=fake_search, log=lambda line: None)
     compare(out, "amed,random", "1", "0,1", **quiet)
+    killed_copy = out / ".random-b3-s0.copying"  # what a copy killed midway leaves
+    killed_copy.mkdir()
+    (killed_copy / "half-written").write_text("")
     summary = compare(out, "amed,random", "3", "0,1", **quiet)
+    assert not killed_copy.exists() and not (out / "random-b3-s0" / "half-written").exists()
     calls = _calls(out)
     assert calls["random-b3-s0"] == calls["random-b3-s1"] == ["resume=False", "resume=True"]  # copied, then resumed
     assert calls["amed-b3-s0"] == calls["amed-b3-s1"] == ["resume=False"]  # AMED's samples follow β

@@ -108,11 +108,11 @@ def run_state(run: Run) -> str:
 
 def _first_difference(config: dict, expected: dict, method: str, *, absent_counts: bool) -> Optional[tuple]:
     """The first setting of ``expected`` that a saved ``config`` holds otherwise, as (name, saved,
-    expected), or None. The sampler's settings and the objective's weights count only for AMED.
+    expected), or None; settings that leave the samples alone do not count (`sample_free_fields`).
     A setting the config lacks (saved before it existed) counts only when ``absent_counts``."""
-    from amed.search.config import OBJECTIVE_FIELDS, SAMPLER_FIELDS
+    from amed.search.config import sample_free_fields
 
-    ignored = {"out", "baselines", "choose"} | (SAMPLER_FIELDS | OBJECTIVE_FIELDS if method != "amed" else set())
+    ignored = {"out"} | sample_free_fields(method)
     for key, value in expected.items():
         if key in ignored or (key not in config and not absent_counts):
             continue
@@ -153,6 +153,17 @@ def _finished_sibling(run: Run, expected: dict) -> Optional[Path]:
     return None
 
 
+def _copy_run(source: Path, folder: Path) -> None:
+    """`source`'s files into the new run `folder`, which appears whole or not at all: a copy killed
+    midway leaves only a hidden scratch folder, replaced by the next attempt."""
+    scratch = folder.with_name(f".{folder.name}.copying")
+    shutil.rmtree(scratch, ignore_errors=True)
+    shutil.copytree(source, scratch, ignore=shutil.ignore_patterns(".lock"))
+    if folder.is_dir():
+        folder.rmdir()  # a new run's folder holds nothing (a search that stopped early removes its own)
+    os.replace(scratch, folder)
+
+
 def reuse_random_samples(runs: list[Run], expected: dict[str, dict], log: Callable[[str], None] = print) -> list[Run]:
     """Starts each new random run from a finished random run of its seed at another β, copied into
     its folder: random search draws and trains the same samples at every β, so the copy is resumed,
@@ -164,7 +175,7 @@ def reuse_random_samples(runs: list[Run], expected: dict[str, dict], log: Callab
             continue
         source = _finished_sibling(run, expected[run.name])
         if source is not None:
-            shutil.copytree(source, run.folder, ignore=shutil.ignore_patterns(".lock"), dirs_exist_ok=True)
+            _copy_run(source, run.folder)
             log(f"{run.name} starts from the samples of {source.name}: random search draws the same ones at every β")
         elif any(o.method == "random" and o.seed == run.seed and run_state(o) != "complete" for o in runs[:index]):
             waiting.append(run)

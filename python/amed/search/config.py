@@ -25,6 +25,7 @@ from amed.errors import ConfigError
 __all__ = [
     "ACT_INITS", "CANDIDATE_SCHEDULES", "CHOICE_RULES", "METHODS", "OBJECTIVE_FIELDS", "PROTOCOLS", "REDUNDANT_WIDTHS",
     "REWARDS", "SAMPLER_FIELDS", "SCORE_INITS", "SCORE_UPDATES", "SearchConfig", "default_dataset", "parse_bits",
+    "sample_free_fields",
 ]  # fmt: skip
 
 #: How each step's allocation is chosen: the AMED sampler, a uniformly random allocation
@@ -56,6 +57,13 @@ SAMPLER_FIELDS = {"ema", "temperature", "score_init", "score_update", "reward", 
 #: a random or uniform run's samples do not, so resuming one under new weights weighs its samples
 #: again and trains only a new choice.
 OBJECTIVE_FIELDS = {"alpha", "beta", "threshold", "penalty"}
+
+def sample_free_fields(method: str) -> set[str]:
+    """Settings a finished run of `method` may change without changing its samples: the choice rule
+    and the baselines (the final stage trains what they ask for), and for a random or uniform run
+    the AMED sampler's settings and the objective's weights (resuming weighs its samples again)."""
+    return {"choose", "baselines"} | (set() if method == "amed" else SAMPLER_FIELDS | OBJECTIVE_FIELDS)
+
 
 _FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
 
@@ -270,8 +278,7 @@ class SearchConfig:
         trains the new choice; so may ``baselines``, which only adds final-stage models;
         ``threads`` counts, since torch's reductions depend on it; the sampler's settings and the
         objective's weights count only for AMED)."""
-        ignored = {"out", "steps", "choose", "baselines"}
-        ignored |= set() if self.method == "amed" else SAMPLER_FIELDS | OBJECTIVE_FIELDS
+        ignored = {"out", "steps"} | sample_free_fields(self.method)
         return [
             f.name
             for f in fields(self)

@@ -21,6 +21,7 @@ from typing import Optional, Sequence
 
 from amed.act_init import ACT_INITS
 from amed.errors import ConfigError
+from amed.objective import Objective
 
 __all__ = [
     "ACT_INITS", "CANDIDATE_SCHEDULES", "CHOICE_RULES", "METHODS", "OBJECTIVE_FIELDS", "PROTOCOLS", "REDUNDANT_WIDTHS",
@@ -249,6 +250,14 @@ class SearchConfig:
     def baseline_widths(self) -> list[int]:
         """The uniform widths the final stage trains: every bit choice, and 8 (the reference)."""
         return sorted(set(self.bits) | {8}, reverse=True)
+
+    def objective(self) -> Objective:
+        """The objective (Eq. 1-2) and caps every sample of this search is weighed and checked by."""
+        return Objective(
+            alpha=self.alpha, beta=self.beta, accuracy_threshold=self.threshold,
+            accuracy_penalty=self.penalty if self.threshold is not None else 0.0, size_cap=self.max_size,
+            latency_cap=self.max_latency,
+        )  # fmt: skip
 
     def budget(self) -> str:
         """One candidate's fine-tune budget in words."""

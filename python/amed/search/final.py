@@ -14,7 +14,7 @@ from tqdm.auto import tqdm
 
 from amed import store
 
-__all__ = ["FinalStage"]
+__all__ = ["FinalStage", "final_allocations"]
 
 
 def _spread(front: list[dict], count: int) -> list[dict]:
@@ -23,6 +23,15 @@ def _spread(front: list[dict], count: int) -> list[dict]:
         return []
     picks = sorted(set(np.linspace(0, len(front) - 1, min(count, len(front))).round().astype(int).tolist()))
     return [front[i] for i in picks]
+
+
+def final_allocations(best: dict | None, records: list[dict], final_points: int) -> list[tuple[list[int], str]]:
+    """(bits, label) of the searched models the final stage trains: the chosen sample, then up to
+    `final_points` - 1 others of the Pareto front, spread along it."""
+    if best is None:
+        return []
+    others = [r for r in store.pareto_front(records) if r["bits"] != best["bits"]]
+    return [(list(best["bits"]), "chosen")] + [(list(r["bits"]), "pareto") for r in _spread(others, final_points - 1)]
 
 
 class FinalStage:
@@ -56,11 +65,7 @@ class FinalStage:
     def run(self) -> tuple[dict | None, list[dict], list[dict]]:
         """(chosen, Pareto points, uniform baselines), each measured at the final budget."""
         s, c = self.search, self.search.config
-        jobs: list[tuple[list[int], str]] = []
-        if s.best is not None:
-            jobs.append((list(s.best["bits"]), "chosen"))
-            others = [r for r in store.pareto_front(self.records) if r["bits"] != s.best["bits"]]
-            jobs += [(list(r["bits"]), "pareto") for r in _spread(others, c.final_points - 1)]
+        jobs = final_allocations(s.best, self.records, c.final_points)
         if c.baselines:
             jobs += [([b] * len(s.searched), f"uniform-{b}") for b in c.baseline_widths()]
         done = [self._measure(bits, label)

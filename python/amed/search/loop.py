@@ -42,7 +42,6 @@ from tqdm.auto import tqdm
 
 from amed import distributed, store
 from amed.errors import AllocationError, ConfigError
-from amed.objective import Objective
 
 from . import ranks
 from .config import OBJECTIVE_FIELDS, SearchConfig
@@ -132,11 +131,7 @@ class Search:
         self.start = start
         torch.set_num_threads(c.threads)
         seed_everything(c.seed)
-        self.objective = Objective(
-            alpha=c.alpha, beta=c.beta, accuracy_threshold=c.threshold,
-            accuracy_penalty=c.penalty if c.threshold is not None else 0.0, size_cap=c.max_size,
-            latency_cap=c.max_latency,
-        )  # fmt: skip
+        self.objective = c.objective()
         self.hw = load_hw(c.hw)
         self.data = load_data(
             c.dataset, batch_size=c.batch_size, workers=0, seed=c.seed, train_subset=c.train_subset,

@@ -55,7 +55,7 @@ def test_a_simulated_random_search_draws_what_the_real_one_drew_and_repeats_itse
 
 def test_a_repeated_allocation_scores_the_same_and_another_seed_scores_it_otherwise():
     fit = _known_fit(noise=0.5)
-    bits = [2, 8, 4]
+    bits = [2, 8, 4, 4, 3, 2]
     first = power_script.ModelledCandidates(fit, seed=3)
     assert first.candidate(bits, step=1) == first.candidate(bits, step=9)
     assert first.candidate(bits, step=1) != power_script.ModelledCandidates(fit, seed=4).candidate(bits, step=1)
@@ -63,37 +63,37 @@ def test_a_repeated_allocation_scores_the_same_and_another_seed_scores_it_otherw
 
 
 def _known_fit(noise: float = 0.0, offset: float = 1.5):
-    """A fit to 400 allocations of 3 layers scored exactly by known per-(layer, width) terms."""
+    """A fit to 400 allocations of 6 layers scored exactly by known per-(layer, width) terms."""
     rng = np.random.default_rng(0)
     widths = [2, 3, 4, 8]
-    ce_terms = rng.uniform(0.0, 0.2, (3, 4))
-    top1_terms = rng.uniform(-3.0, 0.0, (3, 4))
+    ce_terms = rng.uniform(0.0, 0.2, (6, 4))
+    top1_terms = rng.uniform(-3.0, 0.0, (6, 4))
 
     def score(bits):
         idx = [widths.index(b) for b in bits]
         return 0.3 + sum(ce_terms[l, i] for l, i in enumerate(idx)), 90.0 + sum(top1_terms[l, i] for l, i in enumerate(idx))
 
-    allocations = [[int(b) for b in rng.choice(widths, 3)] for _ in range(400)]
+    allocations = [[int(b) for b in rng.choice(widths, 6)] for _ in range(400)]
     records = []
     for bits in allocations:
         ce, top1 = score(bits)
         records.append({"evaluated": True, "bits": bits, "ce": ce + rng.normal(0, noise * 0.01),
                         "top1": top1 + rng.normal(0, noise)})  # fmt: skip
     finals = [{"bits": b, "test_top1": score(b)[1] + offset} for b in allocations[:20]]
-    meta = {"final": finals[0], "final_pareto": finals[1:]}
-    fit = power_script.AdditiveFit([(meta, records)], widths, 3)
-    fit.truth = score
+    meta = {"config": {"seed": 0}, "final": finals[0], "final_pareto": finals[1:]}
+    fit = power_script.AdditiveFit([(meta, records)], widths, 6)
+    fit.truth, fit.distinct = score, len({tuple(b) for b in allocations})
     return fit
 
 
 def test_the_fit_recovers_known_additive_terms_and_the_final_offset():
     fit = _known_fit()
-    for bits in ([2, 2, 2], [8, 4, 3], [3, 8, 2]):
+    for bits in ([2] * 6, [8, 4, 3, 2, 2, 8], [3, 8, 2, 4, 4, 4]):
         ce, top1 = fit.predict(bits)
         assert ce == pytest.approx(fit.truth(bits)[0], abs=2e-3)
         assert top1 == pytest.approx(fit.truth(bits)[1], abs=2e-2)
     assert fit.final_offset == pytest.approx(1.5, abs=2e-2) and fit.final_sd < 2e-2
-    assert fit.summary["top1_residual_sd"] < 2e-2 and fit.summary["candidates"] == 400
+    assert fit.summary["top1_residual_sd"] < 2e-2 and fit.summary["candidates"] == fit.distinct
 
 
 def test_power_is_one_for_a_sure_gap_and_near_the_level_for_none():
@@ -108,7 +108,9 @@ def test_the_command_prints_the_fit_the_study_and_each_design(study):
                            "--sims", "6", "--pairs", "6", "--resamples", "20"], capture_output=True, text=True)  # fmt: skip
     assert done.returncode == 0, done.stderr
     lines = [json.loads(line) for line in done.stdout.splitlines()]
-    assert lines[0]["runs"] == 4 and lines[0]["fit"]["candidates"] == 40
+    measured = {(meta["config"]["seed"], tuple(r["bits"])) for meta, records in map(store.load_run, study.glob("*-s*"))
+                for r in records}  # fmt: skip
+    assert lines[0]["runs"] == 4 and lines[0]["fit"]["candidates"] == len(measured)
     assert lines[1]["observed"]["pairs"] == 2
     assert [line["design"] for line in lines[2:]] == [{}, {"beta": 10, "temperature": 0.1}]
     assert all(set(line["power"]) == {"6"} and line["sims"] == 6 for line in lines[2:])

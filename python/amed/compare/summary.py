@@ -20,7 +20,7 @@ from amed.errors import AmedIOError
 from . import stats
 from .runner import Run, run_state
 
-__all__ = ["summarise", "write"]
+__all__ = ["chain_tail_latency", "summarise", "write"]
 
 #: The latency factor of the second target: match uniform-4's test top-1 at <= 0.9x its latency.
 UNIFORM4_LATENCY_FACTOR = 0.9
@@ -30,15 +30,18 @@ UNIFORM4_LATENCY_FACTOR = 0.9
 TARGETS = ("final_not_dominated_by_uniform", "uniform4_top1_at_0.9x_latency")
 
 
-def _history_tail_latency(folder: Path) -> Optional[float]:
-    """Mean latency of the last quarter of the chain's steps (at least one step)."""
-    try:
-        records = store.read_history(folder / store.HISTORY_FILE)
-    except AmedIOError:
-        return None
-    records.sort(key=lambda r: r["step"])
+def chain_tail_latency(records: list[dict]) -> Optional[float]:
+    """Mean latency of the last quarter of a chain's steps (at least one step), in step order."""
+    records = sorted(records, key=lambda r: r["step"])
     tail = records[len(records) * 3 // 4 :]
     return float(np.mean([r["latency_ms"] for r in tail])) if tail else None
+
+
+def _history_tail_latency(folder: Path) -> Optional[float]:
+    try:
+        return chain_tail_latency(store.read_history(folder / store.HISTORY_FILE))
+    except AmedIOError:
+        return None
 
 
 def _points(record: dict) -> list[dict]:

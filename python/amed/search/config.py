@@ -59,6 +59,7 @@ SAMPLER_FIELDS = {"ema", "temperature", "score_init", "score_update", "reward", 
 #: again and trains only a new choice.
 OBJECTIVE_FIELDS = {"alpha", "beta", "threshold", "penalty"}
 
+
 def sample_free_fields(method: str) -> set[str]:
     """Settings a finished run of `method` may change without changing its samples: the choice rule
     and the baselines (the final stage trains what they ask for), and for a random or uniform run

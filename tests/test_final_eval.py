@@ -37,6 +37,21 @@ def test_a_uniform_baseline_is_measured_again_to_the_same_figures(tmp_path, digi
     assert (eq9["act_init"], again["act_init"]) == ("max", "mse") and eq9["val_ce"] != four["val_ce"]
 
 
+def test_another_seed_gives_what_a_run_of_that_seed_reported(tmp_path, digits_checkpoint):
+    runs = {}
+    for seed in (2, 3):
+        config = SearchConfig(dataset="digits", out=str(tmp_path / f"run{seed}"), steps=1, batches_per_step=1,
+                              final_batches=2, final_points=1, weights=str(digits_checkpoint), seed=seed)  # fmt: skip
+        runs[seed] = next(b for b in run(config, progress=False).baselines if b["bits"] == 4)
+    width = len(runs[3]["allocation"])
+    done = subprocess.run([sys.executable, str(SCRIPT), str(tmp_path / "run2"), "--bits", f"4*{width}", "--seed", "3"],
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    moved = json.loads(done.stdout)
+    assert moved["seed"] == 3
+    assert (moved["test_top1"], moved["val_ce"]) == (runs[3]["test_top1"], runs[3]["val_ce"])
+    assert moved["val_ce"] != runs[2]["val_ce"]
+
+
 def test_a_wrong_allocation_is_named_before_any_training(tmp_path):
     run_dir = tmp_path / "run"
     run_dir.mkdir()
@@ -49,5 +64,8 @@ def test_a_wrong_allocation_is_named_before_any_training(tmp_path):
     done = subprocess.run([sys.executable, str(SCRIPT), str(run_dir), "--bits", "4,4", "--max-grad-norm", "-1"],
                           capture_output=True, text=True)  # fmt: skip
     assert done.returncode == 2 and "--max-grad-norm must be a positive number" in done.stderr, done.stderr
+    done = subprocess.run([sys.executable, str(SCRIPT), str(run_dir), "--bits", "4,4", "--seed", "x"],
+                          capture_output=True, text=True)  # fmt: skip
+    assert done.returncode == 2 and "--seed" in done.stderr, done.stderr
     done = subprocess.run([sys.executable, str(SCRIPT), str(tmp_path / "nowhere"), "--bits", "4"], capture_output=True, text=True)
     assert done.returncode == 2 and "nowhere" in done.stderr and "Traceback" not in done.stderr

@@ -78,7 +78,7 @@ SEARCH_OPTIONS: dict[str, tuple[Callable[[str], Any], str]] = {
                       "use); none (random weights); torchvision (local torch cache, never downloaded); or a path"),  # fmt: skip
     "compat": (text, "simulator compatibility: scalesim-v3, scalesim-v2 or fixed"),
     "seed": (integer(0), "seeds everything; the same seed gives the same result"),
-    "threads": (integer(1), "torch threads (1 keeps results identical across machines)"),
+    "threads": (integer(1), "torch threads (1 keeps results identical from run to run)"),
     "device": (text, f"{DEVICES}; auto is CUDA when torch sees a GPU (docs/scale.md)"),
 }
 

@@ -137,8 +137,9 @@ class SearchConfig:
     the MSE-optimal step on the first batch, or the paper's Eq. 9 (docs/search.md).
     ``device``: auto, cpu, cuda or cuda:N (`amed.device`); results are reproducible per device, not
     across devices (docs/scale.md), so a resumed search keeps its device.
-    ``threads``: torch's intra-op threads. One by default: the result is then bit-identical on
-    any machine, and on a busy 2-core host more threads oversubscribe the cores and run slower.
+    ``threads``: torch's intra-op threads. One by default: the result is then bit-identical from
+    run to run on one machine (not across CPU models, docs/scale.md), and on a busy 2-core host
+    more threads oversubscribe the cores and run slower.
     """
 
     model: str = "resnet20"

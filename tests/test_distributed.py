@@ -99,9 +99,9 @@ def test_a_search_under_torchrun_records_the_history_of_one_process(tmp_path, di
     finals = [json.loads((out / store.SEARCH_FILE).read_text()) for out in (single, double)]
     assert finals[0]["final"]["bits"] == finals[1]["final"]["bits"]
     assert finals[1]["final"]["test_top1"] == pytest.approx(finals[0]["final"]["test_top1"], abs=0.5)
-    # seed 12's one Pareto point leads every other candidate by two validation images: rounding cannot move it
+    # Which samples join the chosen one on the front depends on the start, and the start differs
+    # between CPU models; whatever they are, both runs must train the same ones.
     assert [p["bits"] for p in finals[1]["final_pareto"]] == [p["bits"] for p in finals[0]["final_pareto"]]
-    assert len(finals[0]["final_pareto"]) == 1
 
 
 def test_a_refused_search_under_torchrun_stops_every_rank(tmp_path, digits_checkpoint):
